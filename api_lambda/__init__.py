@@ -1,0 +1,1 @@
+"""HTTP front end (FastAPI, Mangum on Lambda). Never imports gpu_worker or torch."""

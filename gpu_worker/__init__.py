@@ -1,0 +1,1 @@
+"""GPU worker: long-running SQS consumer and the speech pipeline it runs."""

@@ -1,0 +1,42 @@
+"""What a caller can ask of the pipeline. Validated once here, so every stage can trust it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.errors import InvalidParameter
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    whisper_model: str = "tiny.en"
+    language: str | None = None
+    stemming: bool = False
+    suppress_numerals: bool = False
+    batch_size: int = 8
+    diarize: bool = True
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    utt_split: float = 0.8
+    initial_prompt: str | None = None
+    hotwords: str | None = None
+    beam_size: int = 5
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= 64:
+            raise InvalidParameter(f"batch_size must be between 1 and 64, got {self.batch_size}")
+        if self.utt_split <= 0:
+            raise InvalidParameter(f"utt_split must be positive, got {self.utt_split}")
+        for name in ("num_speakers", "min_speakers", "max_speakers"):
+            value = getattr(self, name)
+            if value is not None and not 1 <= value <= 32:
+                raise InvalidParameter(f"{name} must be between 1 and 32, got {value}")
+        if (
+            self.min_speakers is not None
+            and self.max_speakers is not None
+            and self.min_speakers > self.max_speakers
+        ):
+            raise InvalidParameter(
+                f"min_speakers ({self.min_speakers}) is greater than max_speakers ({self.max_speakers})"
+            )

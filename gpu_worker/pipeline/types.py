@@ -1,0 +1,105 @@
+"""Typed data passed between pipeline stages. Frozen: a stage never edits another stage's output."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from shared.stages import Stage
+
+SAMPLE_RATE = 16_000
+
+ProgressCallback = Callable[[Stage, float], None]
+"""Called with the stage running and the fraction of it done (0.0 at its start, 1.0 at its end)."""
+
+
+def no_progress(stage: Stage, fraction: float) -> None:
+    """Default progress callback: report nothing."""
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    """16 kHz mono float32 samples plus facts about the input file."""
+
+    samples: np.ndarray = field(repr=False)
+    duration: float
+    sha256: str
+    source_channels: int
+    source_path: Path | None = None
+
+    @property
+    def sample_rate(self) -> int:
+        return SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class TimedWord:
+    """One recognised word. `text` keeps Whisper's punctuation, stripped of surrounding spaces."""
+
+    text: str
+    start: float
+    end: float
+    probability: float
+
+
+@dataclass(frozen=True)
+class TranscriptSegment:
+    start: float
+    end: float
+    text: str
+    words: tuple[TimedWord, ...]
+
+
+@dataclass(frozen=True)
+class Transcript:
+    segments: tuple[TranscriptSegment, ...]
+    language: str
+    language_probability: float
+    model_name: str
+
+    @property
+    def words(self) -> tuple[TimedWord, ...]:
+        return tuple(w for s in self.segments for w in s.words)
+
+
+@dataclass(frozen=True)
+class AlignedWords:
+    """Word timings after the aligning stage; `method` says which aligner produced them."""
+
+    words: tuple[TimedWord, ...]
+    method: str  # "whisper" | "ctc"
+    model_name: str | None = None
+
+
+@dataclass(frozen=True)
+class SpeakerTurn:
+    """A stretch of audio given to one speaker; `confidence` in [0, 1]."""
+
+    start: float
+    end: float
+    speaker: int
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Diarization:
+    """Non-overlapping, time-sorted speaker turns. Speakers are numbered 0.. in order of first speech."""
+
+    turns: tuple[SpeakerTurn, ...]
+    num_speakers: int
+    backend: str  # "embedded" | "nemo" | "none"
+
+
+@dataclass(frozen=True)
+class SpeakerWord:
+    """A word with its speaker, after diarization and post-processing."""
+
+    text: str
+    start: float
+    end: float
+    probability: float
+    speaker: int
+    speaker_confidence: float

@@ -1,0 +1,32 @@
+"""Names and key layouts of the AWS resources, used by the code, the local bootstrap and infra/.
+
+One place, so the CloudFormation template, the emulator bootstrap and the code can't drift apart
+(tests/test_infra_drift.py checks the template against these).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# DynamoDB jobs table
+JOB_PARTITION_KEY: Final = "job_id"
+STATUS_INDEX_NAME: Final = "status-created_at-index"
+STATUS_INDEX_HASH_KEY: Final = "status"
+STATUS_INDEX_RANGE_KEY: Final = "created_at"
+TTL_ATTRIBUTE: Final = "expires_at"
+
+# S3 key layout
+UPLOADS_PREFIX: Final = "uploads/"
+RESULTS_PREFIX: Final = "results/"
+INCOMING_PREFIX: Final = "incoming/"
+
+
+def upload_key(job_id: str, filename: str) -> str:
+    """Audio of a job: `uploads/{job_id}/{filename}` (filename reduced to a safe basename)."""
+    safe = filename.replace("\\", "/").rsplit("/", 1)[-1].strip() or "audio"
+    return f"{UPLOADS_PREFIX}{job_id}/{safe}"
+
+
+def result_key(job_id: str) -> str:
+    """Deepgram JSON of a finished job: `results/{job_id}.json`."""
+    return f"{RESULTS_PREFIX}{job_id}.json"

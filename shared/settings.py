@@ -1,0 +1,80 @@
+"""One typed settings object for the whole service, read from the environment.
+
+Every field maps to an environment variable of the same name in upper case; README lists them all.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StemmingDefault(StrEnum):
+    """`auto` turns vocal separation on only when the separation model is installed."""
+
+    AUTO = "auto"
+    TRUE = "true"
+    FALSE = "false"
+
+
+class DiarizerChoice(StrEnum):
+    AUTO = "auto"
+    EMBEDDED = "embedded"
+    NEMO = "nemo"
+
+
+class DeviceChoice(StrEnum):
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    # --- AWS (boto3/aiobotocore also read AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE> themselves)
+    aws_region: str = Field("us-east-1", validation_alias="AWS_REGION")
+    aws_endpoint_url: str | None = None
+    bucket_name: str = "whisper-diarization-jobs"
+    queue_name: str = "whisper-diarization-jobs"
+    dlq_name: str = "whisper-diarization-jobs-dlq"
+    table_name: str = "whisper-diarization-jobs"
+    max_receive_count: int = Field(3, ge=1, le=100)
+    visibility_timeout_seconds: int = Field(120, ge=10, le=43200)
+
+    # --- jobs and limits
+    upload_dir: Path = Path("/tmp/diarization_uploads")
+    job_expiry_seconds: int = Field(3600, ge=60)
+    max_upload_bytes: int = Field(2 * 1024**3, ge=1)
+    max_lambda_upload_bytes: int = Field(4_400_000, ge=1)
+    max_audio_duration_seconds: float = Field(4 * 3600.0, gt=0)
+
+    # --- models and pipeline defaults
+    model_dir: Path | None = None
+    allow_model_download: bool = False
+    default_whisper_model: str = "tiny.en"
+    default_stemming: StemmingDefault = StemmingDefault.AUTO
+    default_batch_size: int = Field(8, ge=1, le=64)
+    diarizer: DiarizerChoice = DiarizerChoice.AUTO
+    device: DeviceChoice = DeviceChoice.AUTO
+    compute_type: str | None = None
+    cpu_threads: int = Field(0, ge=0)
+
+    # --- logging
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("model_dir", mode="before")
+    @classmethod
+    def _empty_model_dir_is_none(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Cached so every module sees one settings object; tests call `get_settings.cache_clear()`."""
+    return Settings()
