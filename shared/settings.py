@@ -44,7 +44,18 @@ class Settings(BaseSettings):
     dlq_name: str = "whisper-diarization-jobs-dlq"
     table_name: str = "whisper-diarization-jobs"
     max_receive_count: int = Field(3, ge=1, le=100)
-    visibility_timeout_seconds: int = Field(120, ge=10, le=43200)
+    # Seconds a received job stays invisible to other workers; the worker's heartbeat keeps
+    # extending it (and the job's lease in the table) while it works. Tests use a few seconds.
+    visibility_timeout_seconds: int = Field(120, ge=1, le=43200)
+    message_retention_seconds: int = Field(4 * 24 * 3600, ge=60, le=14 * 24 * 3600)
+
+    # --- worker (python -m gpu_worker)
+    worker_id: str | None = None  # default: <hostname>-<pid>
+    worker_concurrency: int = Field(1, ge=1, le=64)
+    poll_wait_seconds: int = Field(20, ge=0, le=20)  # SQS long polling
+    worker_heartbeat_seconds: float = Field(30.0, gt=0)  # registration refresh; stale after 3 beats
+    dead_letter_poll_seconds: float = Field(60.0, gt=0)  # how often a worker fails jobs found in the DLQ
+    worker_preload: bool = True  # load DEFAULT_WHISPER_MODEL before taking the first job
 
     # --- jobs and limits
     upload_dir: Path = Path("/tmp/diarization_uploads")
@@ -52,9 +63,13 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(2 * 1024**3, ge=1)
     max_lambda_upload_bytes: int = Field(4_400_000, ge=1)
     max_audio_duration_seconds: float = Field(4 * 3600.0, gt=0)
+    # Results bigger than this are answered with a redirect to a presigned S3 URL in Lambda mode
+    # (Lambda's response payload limit is 6 MB).
+    max_lambda_response_bytes: int = Field(5_000_000, ge=1)
 
     # --- models and pipeline defaults
     model_dir: Path | None = None
+    model_cache_dir: Path = Path.home() / ".cache" / "whisper-diarization"
     allow_model_download: bool = False
     default_whisper_model: str = "tiny.en"
     default_stemming: StemmingDefault = StemmingDefault.AUTO

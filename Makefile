@@ -1,0 +1,19 @@
+# The two set-up commands README gives: `make run` and `make test`.
+.PHONY: install run test lint bench
+
+install:
+	./scripts/install.sh
+
+run: install
+	.venv/bin/python -m gpu_worker.local
+
+test: install
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/python -m pytest
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+bench:
+	.venv/bin/python bench/pipeline.py

@@ -1,0 +1,137 @@
+"""The embedded diarizer: runs anywhere, offline, with weights that ship in pip packages.
+
+speech regions (Silero VAD) → 1.5 s windows at a 0.5 s hop → resemblyzer embeddings → NME-SC
+clustering → per-frame vote → turns. Each step's tunables live in one frozen params object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from gpu_worker.pipeline.diarization.clustering import ClusteringParams, cluster
+from gpu_worker.pipeline.diarization.embeddings import WindowParams, embed_windows, make_windows
+from gpu_worker.pipeline.diarization.speech import Region, VadParams, speech_regions
+from gpu_worker.pipeline.diarization.turns import TurnParams, windows_to_turns
+from gpu_worker.pipeline.types import (
+    SAMPLE_RATE,
+    DecodedAudio,
+    Diarization,
+    ProgressCallback,
+    SpeakerTurn,
+    no_progress,
+)
+from shared.stages import Stage
+
+BACKEND = "embedded"
+
+
+@dataclass(frozen=True)
+class EmbeddedParams:
+    vad: VadParams = field(default_factory=VadParams)
+    windows: WindowParams = field(default_factory=WindowParams)
+    clustering: ClusteringParams = field(default_factory=ClusteringParams)
+    turns: TurnParams = field(default_factory=TurnParams)
+    min_cluster_window_s: float = 0.5
+    """Shorter windows (a lone word) embed poorly; they are labelled by nearest centroid instead of
+    taking part in clustering, where an outlier could pass for a speaker of its own."""
+    margin_scale: float = 0.1
+    """Confidence = 1 − exp(−margin / scale), margin = cosine to own centroid − to the nearest other."""
+    distinct_voice_cosine: float = 0.62
+    """With one speaker there is no other centroid; measured cosine of a window to a different
+    voice's centroid stands in for it."""
+
+
+def diarize(
+    audio: DecodedAudio,
+    *,
+    num_speakers: int | None = None,
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+    device: str = "cpu",
+    progress: ProgressCallback = no_progress,
+    params: EmbeddedParams = EmbeddedParams(),
+) -> Diarization:
+    progress(Stage.DIARIZING, 0.0)
+    regions = speech_regions(audio.samples, params.vad)
+    progress(Stage.DIARIZING, 0.1)
+    if not regions:
+        progress(Stage.DIARIZING, 1.0)
+        return Diarization(turns=(), num_speakers=0, backend=BACKEND)
+
+    windows = make_windows(regions, params.windows)
+    embeddings = embed_windows(
+        audio.samples,
+        windows,
+        device=device,
+        params=params.windows,
+        progress=lambda fraction: progress(Stage.DIARIZING, 0.1 + 0.7 * fraction),
+    )
+    min_length = params.min_cluster_window_s * SAMPLE_RATE
+    core = np.array([w.length >= min_length for w in windows])
+    if not core.any():
+        core[:] = True
+    clustering = cluster(
+        embeddings[core],
+        num_speakers=num_speakers,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
+        params=params.clustering,
+    )
+    similarity = embeddings @ clustering.centroids.T
+    labels = similarity.argmax(axis=1)
+    labels[core] = clustering.labels
+    progress(Stage.DIARIZING, 0.9)
+
+    confidences = window_confidence(similarity, labels, params)
+    turns = windows_to_turns(windows, labels, confidences, regions, audio.duration, params.turns)
+    progress(Stage.DIARIZING, 1.0)
+    return Diarization(turns=tuple(turns), num_speakers=len({t.speaker for t in turns}), backend=BACKEND)
+
+
+def window_confidence(similarity: np.ndarray, labels: np.ndarray, params: EmbeddedParams) -> np.ndarray:
+    """How much closer each window is to its own speaker than to any other, mapped to [0, 1]."""
+    rows = np.arange(len(labels))
+    own = similarity[rows, labels]
+    if similarity.shape[1] > 1:
+        others = similarity.copy()
+        others[rows, labels] = -np.inf
+        nearest_other = others.max(axis=1)
+    else:
+        nearest_other = np.full(len(labels), params.distinct_voice_cosine)
+    margin = np.maximum(own - nearest_other, 0.0)
+    return 1.0 - np.exp(-margin / params.margin_scale)
+
+
+def score_turns(
+    audio: DecodedAudio,
+    turns: Sequence[SpeakerTurn],
+    *,
+    device: str = "cpu",
+    params: EmbeddedParams = EmbeddedParams(),
+) -> list[SpeakerTurn]:
+    """Confidence for turns another diarizer produced (speakers 0..k-1): the same window margin as
+    the embedded diarizer's, with each speaker's centroid taken from its own turns."""
+    if not turns:
+        return []
+    regions = [Region(round(t.start * SAMPLE_RATE), round(t.end * SAMPLE_RATE)) for t in turns]
+    windows, owner = [], []
+    for index, region in enumerate(regions):
+        mine = make_windows([region], params.windows)
+        windows += mine
+        owner += [index] * len(mine)
+    embeddings = embed_windows(audio.samples, windows, device=device, params=params.windows)
+    labels = np.array([turns[i].speaker for i in owner])
+    k = int(labels.max()) + 1
+    centroids = np.stack([embeddings[labels == c].mean(axis=0) for c in range(k)])
+    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+    confidences = window_confidence(embeddings @ centroids.T, labels, params)
+    owner_array = np.array(owner)
+    return [
+        replace(turn, confidence=round(float(confidences[owner_array == i].mean()), 4))
+        if np.any(owner_array == i)
+        else turn
+        for i, turn in enumerate(turns)
+    ]

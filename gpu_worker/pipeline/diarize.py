@@ -1,0 +1,65 @@
+"""The diarizing stage: who spoke when, and which speaker said each word.
+
+Two backends behind one `run`: `embedded` (resemblyzer + NME-SC, weights ship in pip packages, runs
+anywhere) and `nemo` (NeMo MSDD, when a deployment installs NeMo and puts its checkpoints in
+MODEL_DIR/nemo/). `settings.diarizer` picks: `auto` takes NeMo when it is there, else embedded;
+`nemo` insists, and fails with ModelNotAvailable rather than silently falling back.
+"""
+
+from __future__ import annotations
+
+from gpu_worker.pipeline.diarization import embedded, nemo
+from gpu_worker.pipeline.diarization.assign import assign_speakers
+from gpu_worker.pipeline.diarization.clustering import check_speaker_bounds
+from gpu_worker.pipeline.torch_device import torch_device
+from gpu_worker.pipeline.types import DecodedAudio, Diarization, ProgressCallback, no_progress
+from shared.errors import InvalidParameter
+from shared.settings import DiarizerChoice, Settings, get_settings
+
+__all__ = ["assign_speakers", "backend_for", "run"]
+
+
+def run(
+    audio: DecodedAudio,
+    *,
+    num_speakers: int | None = None,
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+    progress: ProgressCallback = no_progress,
+    settings: Settings | None = None,
+) -> Diarization:
+    """Speaker turns of `audio`; a fixed `num_speakers` or [min, max] bounds steer the count."""
+    settings = settings or get_settings()
+    try:
+        check_speaker_bounds(num_speakers, min_speakers, max_speakers)
+    except ValueError as error:
+        raise InvalidParameter(str(error)) from error
+    device = torch_device(settings)
+    if backend_for(settings) == nemo.BACKEND:
+        return nemo.diarize(
+            audio,
+            models=nemo.require_models(settings.model_dir),
+            num_speakers=num_speakers,
+            max_speakers=max_speakers,
+            device=device,
+            progress=progress,
+        )
+    return embedded.diarize(
+        audio,
+        num_speakers=num_speakers,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
+        device=device,
+        progress=progress,
+    )
+
+
+def backend_for(settings: Settings) -> str:
+    """`embedded` or `nemo`; raises ModelNotAvailable when NeMo is asked for and absent."""
+    if settings.diarizer == DiarizerChoice.EMBEDDED:
+        return embedded.BACKEND
+    if settings.diarizer == DiarizerChoice.NEMO:
+        nemo.require_models(settings.model_dir)
+        return nemo.BACKEND
+    available = nemo.nemo_installed() and nemo.find_models(settings.model_dir) is not None
+    return nemo.BACKEND if available else embedded.BACKEND

@@ -1,0 +1,100 @@
+"""`transcribing` stage: faster-whisper with VAD, word timestamps and language detection."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from shared.errors import InvalidParameter
+from shared.languages import WHISPER_LANGUAGES, normalize_language
+from shared.model_catalog import english_only
+from shared.stages import Stage
+
+from .models import LoadedWhisper
+from .options import PipelineOptions
+from .types import DecodedAudio, ProgressCallback, TimedWord, Transcript, TranscriptSegment, no_progress
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
+
+# Characters whose tokens are suppressed with `suppress_numerals`, so numbers come out as words.
+_NUMERAL_CHARACTERS = frozenset("0123456789%$£€¥")
+
+
+def check_language(model_name: str, language: str | None) -> str | None:
+    """Normalise a requested language and refuse what the model can't do (before any decoding)."""
+    code = normalize_language(language)
+    if code is None:
+        return "en" if english_only(model_name) else None
+    if code not in WHISPER_LANGUAGES:
+        raise InvalidParameter(f"language '{language}' is not a language Whisper supports")
+    if english_only(model_name) and code != "en":
+        raise InvalidParameter(f"model '{model_name}' is English-only; it can't transcribe language '{code}'")
+    return code
+
+
+@lru_cache(maxsize=8)
+def _numeral_token_ids(model: WhisperModel) -> tuple[int, ...]:
+    """Text tokens that write a digit or currency sign; computed once per loaded model."""
+    from faster_whisper.tokenizer import Tokenizer
+
+    # The vocabulary doesn't depend on the language; "en" only satisfies the constructor.
+    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en")
+    return tuple(
+        token_id
+        for token_id in range(tokenizer.eot)
+        if any(character in _NUMERAL_CHARACTERS for character in tokenizer.decode([token_id]))
+    )
+
+
+def suppressed_tokens(whisper: LoadedWhisper, suppress_numerals: bool) -> list[int]:
+    """Whisper's default suppression (-1), plus the numeral tokens when asked."""
+    if not suppress_numerals:
+        return [-1]
+    return [-1, *_numeral_token_ids(whisper.model)]
+
+
+def run(
+    audio: DecodedAudio,
+    whisper: LoadedWhisper,
+    options: PipelineOptions,
+    *,
+    progress: ProgressCallback = no_progress,
+) -> Transcript:
+    """Transcribe; `batch_size` > 1 uses faster-whisper's batched pipeline (VAD chunks decoded together)."""
+    language = check_language(whisper.name, options.language)
+    common = {
+        "language": language,
+        "beam_size": options.beam_size,
+        "word_timestamps": True,
+        "vad_filter": True,
+        "suppress_tokens": suppressed_tokens(whisper, options.suppress_numerals),
+        "initial_prompt": options.initial_prompt,
+        "hotwords": options.hotwords,
+    }
+    progress(Stage.TRANSCRIBING, 0.0)
+    if options.batch_size > 1:
+        from faster_whisper import BatchedInferencePipeline
+
+        batched = BatchedInferencePipeline(whisper.model)
+        segments_iter, info = batched.transcribe(audio.samples, batch_size=options.batch_size, **common)
+    else:
+        segments_iter, info = whisper.model.transcribe(audio.samples, **common)
+
+    segments: list[TranscriptSegment] = []
+    for segment in segments_iter:  # lazy: decoding happens as we iterate
+        words = tuple(
+            TimedWord(w.word.strip(), round(w.start, 3), round(w.end, 3), w.probability)
+            for w in (segment.words or ())
+            if w.word.strip()
+        )
+        segments.append(TranscriptSegment(segment.start, segment.end, segment.text.strip(), words))
+        if audio.duration > 0:
+            progress(Stage.TRANSCRIBING, min(segment.end / audio.duration, 1.0))
+    progress(Stage.TRANSCRIBING, 1.0)
+    return Transcript(
+        segments=tuple(segments),
+        language=info.language,
+        language_probability=float(info.language_probability),
+        model_name=whisper.name,
+    )

@@ -1,0 +1,147 @@
+"""Export a Deepgram response to SRT, WebVTT, plain text with speaker labels, and RTTM.
+
+Lives in `shared/` (no torch) so the API can serve `?format=` from the stored JSON and the CLI
+writes the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+from shared.deepgram import DeepgramResponse, Word
+
+# Captions longer than this are split at word boundaries, as subtitle guidelines suggest.
+MAX_CUE_SECONDS = 7.0
+MAX_CUE_CHARACTERS = 84
+
+
+class ExportFormat(StrEnum):
+    JSON = "json"
+    SRT = "srt"
+    VTT = "vtt"
+    TXT = "txt"
+    RTTM = "rttm"
+
+
+MEDIA_TYPES: dict[ExportFormat, str] = {
+    ExportFormat.JSON: "application/json",
+    ExportFormat.SRT: "application/x-subrip",
+    ExportFormat.VTT: "text/vtt",
+    ExportFormat.TXT: "text/plain",
+    ExportFormat.RTTM: "text/plain",
+}
+
+
+@dataclass(frozen=True)
+class Cue:
+    start: float
+    end: float
+    speaker: int | None
+    text: str
+
+
+def _speaker_label(speaker: int | None) -> str:
+    return "Unknown" if speaker is None else f"Speaker {speaker}"
+
+
+def _text(words: list[Word]) -> str:
+    return " ".join(word.punctuated_word or word.word for word in words)
+
+
+def _word_runs(response: DeepgramResponse) -> Iterator[list[Word]]:
+    """Utterances when present, else runs of one speaker's words."""
+    if response.results.utterances:
+        for utterance in response.results.utterances:
+            yield list(utterance.words)
+        return
+    run: list[Word] = []
+    for word in response.results.channels[0].alternatives[0].words:
+        if run and word.speaker != run[-1].speaker:
+            yield run
+            run = []
+        run.append(word)
+    if run:
+        yield run
+
+
+def cues(response: DeepgramResponse) -> list[Cue]:
+    """Caption cues: one per utterance, split when longer than a reader can follow."""
+    result: list[Cue] = []
+    for words in _word_runs(response):
+        current: list[Word] = []
+        for word in words:
+            too_long = current and (
+                word.end - current[0].start > MAX_CUE_SECONDS
+                or len(_text([*current, word])) > MAX_CUE_CHARACTERS
+            )
+            if too_long:
+                result.append(Cue(current[0].start, current[-1].end, current[0].speaker, _text(current)))
+                current = []
+            current.append(word)
+        if current:
+            result.append(Cue(current[0].start, current[-1].end, current[0].speaker, _text(current)))
+    return result
+
+
+def _timestamp(seconds: float, separator: str) -> str:
+    milliseconds = round(seconds * 1000)
+    hours, milliseconds = divmod(milliseconds, 3_600_000)
+    minutes, milliseconds = divmod(milliseconds, 60_000)
+    secs, milliseconds = divmod(milliseconds, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{milliseconds:03d}"
+
+
+def to_srt(response: DeepgramResponse) -> str:
+    blocks = [
+        f"{index}\n{_timestamp(cue.start, ',')} --> {_timestamp(cue.end, ',')}\n"
+        f"[{_speaker_label(cue.speaker)}] {cue.text}\n"
+        for index, cue in enumerate(cues(response), start=1)
+    ]
+    return "\n".join(blocks)
+
+
+def to_vtt(response: DeepgramResponse) -> str:
+    blocks = [
+        f"{_timestamp(cue.start, '.')} --> {_timestamp(cue.end, '.')}\n"
+        f"<v {_speaker_label(cue.speaker)}>{cue.text}\n"
+        for cue in cues(response)
+    ]
+    return "WEBVTT\n\n" + "\n".join(blocks)
+
+
+def to_txt(response: DeepgramResponse) -> str:
+    lines = [
+        f"[{_timestamp(words[0].start, '.')}] {_speaker_label(words[0].speaker)}: {_text(words)}"
+        for words in _word_runs(response)
+    ]
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def to_rttm(response: DeepgramResponse, file_id: str | None = None) -> str:
+    """NIST RTTM speaker turns (one SPEAKER line per utterance), as DER tools read them."""
+    uri = (file_id or response.metadata.request_id).replace(" ", "_")
+    lines = []
+    for words in _word_runs(response):
+        start, end = words[0].start, words[-1].end
+        speaker = "unknown" if words[0].speaker is None else f"speaker_{words[0].speaker}"
+        lines.append(f"SPEAKER {uri} 1 {start:.3f} {max(end - start, 0.0):.3f} <NA> <NA> {speaker} <NA> <NA>")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def to_json(response: DeepgramResponse) -> str:
+    return response.model_dump_json(exclude_none=True, indent=2)
+
+
+EXPORTERS: dict[ExportFormat, Callable[[DeepgramResponse], str]] = {
+    ExportFormat.JSON: to_json,
+    ExportFormat.SRT: to_srt,
+    ExportFormat.VTT: to_vtt,
+    ExportFormat.TXT: to_txt,
+    ExportFormat.RTTM: to_rttm,
+}
+
+
+def export(response: DeepgramResponse, fmt: ExportFormat | str) -> str:
+    return EXPORTERS[ExportFormat(fmt)](response)
