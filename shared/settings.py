@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: float = Field(30.0, gt=0)  # registration refresh; stale after 3 beats
     dead_letter_poll_seconds: float = Field(60.0, gt=0)  # how often a worker fails jobs found in the DLQ
     worker_preload: bool = True  # load DEFAULT_WHISPER_MODEL before taking the first job
+    worker_heartbeat_file: Path | None = None  # touched each registration beat (container health check)
 
     # --- jobs and limits
     upload_dir: Path = Path("/tmp/diarization_uploads")

@@ -1,0 +1,178 @@
+"""`/jobs`: submit audio, poll a job, fetch its result, cancel or delete it."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.responses import RedirectResponse, Response
+
+from api_lambda.deps import AwsDep, LambdaModeDep, SettingsDep
+from api_lambda.fleet import fleet_capabilities
+from api_lambda.schemas import ErrorBody, JobCreated, JobState, Message
+from api_lambda.sniff import SNIFF_BYTES, check_upload_head
+from api_lambda.submission import SubmitForm, resolve_options
+from api_lambda.upload_guard import upload_limit
+from shared.deepgram import DeepgramResponse
+from shared.errors import JobStateConflict
+from shared.exporters import MEDIA_TYPES, ExportFormat, export
+from shared.jobs import JobStatus, new_job_id
+from shared.queue import JobMessage
+from shared.resources import result_key, upload_key
+from shared.storage import delete_job_objects, upload_stream
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+_ERRORS = {
+    400: {"model": ErrorBody, "description": "Empty or clearly non-audio upload"},
+    404: {"model": ErrorBody, "description": "Unknown (or expired) job"},
+    409: {"model": ErrorBody, "description": "The job is not in a state that allows this"},
+    413: {"model": ErrorBody, "description": "Upload larger than the limit"},
+    422: {"model": ErrorBody, "description": "Invalid parameter, or a model this deployment lacks"},
+}
+DELETE_ATTEMPTS = 5  # re-reads when the job changes state under a DELETE
+
+
+@router.post("", status_code=201, response_model=JobCreated, responses=_ERRORS)
+async def submit_job(
+    settings: SettingsDep,
+    aws: AwsDep,
+    lambda_mode: LambdaModeDep,
+    file: Annotated[UploadFile, File(description="Audio or video (wav, mp3, webm, m4a, ...)")],
+    whisper_model: Annotated[str | None, Form(description="Default: DEFAULT_WHISPER_MODEL")] = None,
+    language: Annotated[str | None, Form(description="Whisper language code; empty: detect")] = None,
+    stemming: Annotated[
+        bool | None, Form(description="Separate vocals first (default: DEFAULT_STEMMING)")
+    ] = None,
+    suppress_numerals: Annotated[bool, Form()] = False,
+    batch_size: Annotated[int | None, Form(description="1..64 (default: DEFAULT_BATCH_SIZE)")] = None,
+    num_speakers: Annotated[int | None, Form(description="Exact speaker count, if known")] = None,
+    min_speakers: Annotated[int | None, Form()] = None,
+    max_speakers: Annotated[int | None, Form()] = None,
+) -> JobCreated:
+    """Queue a file for transcription and diarization. Nothing is stored unless all of it is."""
+    form = SubmitForm(
+        whisper_model=whisper_model,
+        language=language,
+        stemming=stemming,
+        suppress_numerals=suppress_numerals,
+        batch_size=batch_size,
+        num_speakers=num_speakers,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
+    )
+    options = resolve_options(form, settings, await fleet_capabilities(aws, settings))
+    limit, too_large = upload_limit(settings, lambda_mode)
+    if file.size is not None and file.size > limit:
+        raise too_large
+    filename = file.filename or "audio"
+    head = await file.read(SNIFF_BYTES)
+    check_upload_head(head, filename)
+
+    job_id = new_job_id()
+    key = upload_key(job_id, filename)
+    ops = aws.store.ops
+    async with AsyncExitStack() as undo:  # on any failure, remove what was written so far
+        size = await upload_stream(
+            aws.s3,
+            settings.bucket_name,
+            key,
+            file.read,
+            first_chunk=head,
+            limit=limit,
+            too_large=lambda: too_large,
+            content_type=file.content_type,
+        )
+        undo.push_async_callback(aws.s3.delete_object, Bucket=settings.bucket_name, Key=key)
+        job = ops.queued_job(
+            job_id,
+            options,
+            upload_key=key,
+            filename=filename,
+            size_bytes=size,
+            content_type=file.content_type,
+        )
+        await aws.store.run(ops.create(job))
+        undo.push_async_callback(aws.store.run, ops.forget_unsent(job_id))
+        message = JobMessage(
+            job_id=job_id, bucket=settings.bucket_name, upload_key=key, created_at=job.created_at
+        )
+        await aws.sqs.send_message(QueueUrl=await aws.queue_url(), MessageBody=message.to_body())
+        undo.pop_all()
+    position = await aws.store.run(ops.count(JobStatus.QUEUED, created_before=job.created_at))
+    return JobCreated(job_id=job_id, position=position)
+
+
+@router.get("/{job_id}", response_model=JobState, response_model_exclude_none=True, responses=_ERRORS)
+async def get_job(job_id: str, aws: AwsDep) -> JobState:
+    job = await aws.store.get(job_id)
+    state = JobState(job_id=job.job_id, status=job.status)
+    if job.status is JobStatus.QUEUED:
+        position = await aws.store.run(aws.store.ops.count(JobStatus.QUEUED, created_before=job.created_at))
+        return state.model_copy(update={"position": position})
+    if job.status is JobStatus.PROCESSING:
+        return state.model_copy(update={"progress": job.progress or job.first_stage})
+    if job.status is JobStatus.FAILED:
+        return state.model_copy(update={"error": job.error or "unknown error"})
+    return state
+
+
+@router.get(
+    "/{job_id}/result",
+    responses={
+        **_ERRORS,
+        200: {"description": "Deepgram-compatible JSON (or the `format` asked for)"},
+        307: {"description": "Large result on Lambda: redirect to a presigned S3 URL"},
+    },
+)
+async def get_result(
+    job_id: str,
+    settings: SettingsDep,
+    aws: AwsDep,
+    lambda_mode: LambdaModeDep,
+    format: Annotated[
+        ExportFormat, Query(description="json (Deepgram), srt, vtt, txt or rttm")
+    ] = ExportFormat.JSON,
+) -> Response:
+    job = await aws.store.get(job_id)
+    if job.status is not JobStatus.COMPLETED:
+        raise JobStateConflict(f"Job {job_id} has no result: it is {job.status.value}")
+    s3_object = await aws.s3.get_object(Bucket=settings.bucket_name, Key=result_key(job_id))
+    if (
+        format is ExportFormat.JSON
+        and lambda_mode
+        and s3_object["ContentLength"] > settings.max_lambda_response_bytes
+    ):
+        s3_object["Body"].close()
+        url = await aws.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": settings.bucket_name, "Key": result_key(job_id)}, ExpiresIn=900
+        )
+        return RedirectResponse(url, status_code=307)
+    async with s3_object["Body"] as body:
+        data = await body.read()
+    if format is ExportFormat.JSON:
+        return Response(data, media_type=MEDIA_TYPES[format])
+    text = export(DeepgramResponse.model_validate_json(data), format)
+    return Response(text, media_type=MEDIA_TYPES[format])
+
+
+@router.delete("/{job_id}", response_model=Message, responses=_ERRORS)
+async def delete_job(job_id: str, settings: SettingsDep, aws: AwsDep) -> Message:
+    """Cancel a queued job, ask a processing one to stop at its next stage, or remove a finished
+    job's audio, result and record."""
+    ops = aws.store.ops
+    for _ in range(DELETE_ATTEMPTS):
+        job = await aws.store.get(job_id)
+        if job.status is JobStatus.QUEUED:
+            if await aws.store.run(ops.cancel_queued(job_id)) is not None:
+                await delete_job_objects(aws.s3, settings.bucket_name, job_id)
+                return Message(message="Job deleted")
+        elif job.status is JobStatus.PROCESSING:
+            if await aws.store.run(ops.request_cancel(job_id)) is not None:
+                return Message(message="Job deleted")
+        else:
+            await delete_job_objects(aws.s3, settings.bucket_name, job_id)
+            if await aws.store.run(ops.delete_finished(job_id)):
+                return Message(message="Job deleted")
+    raise JobStateConflict(f"Job {job_id} kept changing state; try the DELETE again")

@@ -1,0 +1,46 @@
+"""`/health` and `/models`: the service's state and what the fleet can run."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+
+from api_lambda.deps import AwsDep, SettingsDep
+from api_lambda.fleet import fleet_capabilities
+from api_lambda.schemas import Health, Models
+from api_lambda.submission import SubmitForm, resolve_options
+from shared.errors import ServiceError
+from shared.jobs import JobStatus
+from shared.model_catalog import KNOWN_MODELS
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/health", response_model=Health)
+async def health(aws: AwsDep) -> Health:
+    """Job counts come from the table's status index (a count query each, never a scan)."""
+    ops = aws.store.ops
+    queued, processing = await asyncio.gather(
+        aws.store.run(ops.count(JobStatus.QUEUED)), aws.store.run(ops.count(JobStatus.PROCESSING))
+    )
+    return Health(queued_jobs=queued, processing_jobs=processing)
+
+
+@router.get("/models", response_model=Models)
+async def models(settings: SettingsDep, aws: AwsDep) -> Models:
+    """Union of live workers' models (or this host's, when no worker is registered)."""
+    fleet = await fleet_capabilities(aws, settings)
+    try:
+        default_stemming = resolve_options(SubmitForm(), settings, fleet).stemming
+    except ServiceError:  # the configured defaults can't run here; requests must name options
+        default_stemming = False
+    return Models(
+        models=list(fleet.models),
+        default_whisper_model=settings.default_whisper_model,
+        stemming_available=fleet.separation,
+        default_stemming=default_stemming,
+        source=fleet.source,
+        workers=fleet.workers,
+        known_models=list(KNOWN_MODELS),
+    )

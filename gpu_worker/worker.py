@@ -1,0 +1,321 @@
+"""The job consumer: long-polls SQS, claims each job in the table, runs the pipeline, stores the
+result, and only then lets go of the message.
+
+Per message, in this order: claim (conditional update with owner + lease) → download the audio
+→ run the pipeline, reporting stages → write the result to S3 → mark the job completed →
+delete the message. A crash anywhere before the last step loses nothing: the message comes back
+after its visibility timeout and the lapsed lease lets another worker claim the job. Redelivery
+of a finished job is acknowledged and skipped. After `MAX_RECEIVE_COUNT` receives SQS moves the
+message to the dead-letter queue, where `sweep_dead_letters` fails the job with a reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from gpu_worker.lease import Lease
+from gpu_worker.registry import Registration
+from gpu_worker.task_protection import TaskProtection
+from shared.errors import JobCancelled, JobNotFound, ServiceError
+from shared.job_store import JobStore
+from shared.jobs import Job
+from shared.logging import get_logger
+from shared.queue import JobMessage, UnreadableMessage
+from shared.settings import Settings
+from shared.stages import Stage
+from shared.storage import download, put_result
+
+log = get_logger(__name__)
+
+DLQ_HIDE_SECONDS = 12 * 3600  # a handled dead letter stays in the DLQ for people, out of our way
+FAULT_ENV = "WORKER_FAULT_INJECTION"
+"""Test-only: `crash@<text>` kills the process (SIGKILL) right after claiming a job whose file
+name contains <text>; `hold@<text>` blocks such a job at its first stage until it is told to stop."""
+
+
+def _pipeline_options(job: Job) -> Any:
+    from gpu_worker.pipeline.options import PipelineOptions
+
+    o = job.options
+    return PipelineOptions(
+        whisper_model=o.whisper_model,
+        language=o.language,
+        stemming=o.stemming,
+        suppress_numerals=o.suppress_numerals,
+        batch_size=o.batch_size,
+        num_speakers=o.num_speakers,
+        min_speakers=o.min_speakers,
+        max_speakers=o.max_speakers,
+    )
+
+
+def _fault(job: Job) -> str | None:
+    action, _, marker = os.environ.get(FAULT_ENV, "").partition("@")
+    return action if marker and marker in job.filename else None
+
+
+class Worker:
+    def __init__(self, settings: Settings, *, session: boto3.Session | None = None) -> None:
+        self.settings = settings
+        self.worker_id = settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        session = session or boto3.Session(region_name=settings.aws_region)
+        config = Config(
+            max_pool_connections=4 * settings.worker_concurrency + 8, retries={"mode": "standard"}
+        )
+        self.sqs = session.client("sqs", config=config)
+        self.s3 = session.client("s3", config=config)
+        self.store = JobStore(session.client("dynamodb", config=config), settings)
+        self.queue_url = self.sqs.get_queue_url(QueueName=settings.queue_name)["QueueUrl"]
+        self.dlq_url = self.sqs.get_queue_url(QueueName=settings.dlq_name)["QueueUrl"]
+        self.stopping = threading.Event()  # take no new jobs; finish the current ones
+        self.giving_back = threading.Event()  # hand current jobs back at their next stage boundary
+        self._stop_requests = itertools.count()
+        self.protection = TaskProtection()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def stop(self) -> None:
+        """First SIGTERM/SIGINT: finish the jobs in hand, then exit. A second one gives them back."""
+        # A signal handler can be interrupted by the next signal: count first (one C call, atomic),
+        # act, and only then log.
+        if next(self._stop_requests) == 0:
+            self.stopping.set()
+            log.info("worker_stopping", worker_id=self.worker_id)
+        else:
+            self.giving_back.set()
+            log.warning("worker_giving_back_jobs", worker_id=self.worker_id)
+
+    def install_signal_handlers(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self.stop())
+
+    def run(self) -> None:
+        """Consume until stopped, with `worker_concurrency` consumer threads."""
+        with Registration(self.store, self.settings, self.worker_id):
+            if self.settings.worker_preload:
+                self._preload()
+            threads = [
+                threading.Thread(target=self._consume, args=(f"{self.worker_id}/{n}",), name=f"consumer-{n}")
+                for n in range(self.settings.worker_concurrency)
+            ]
+            threads.append(threading.Thread(target=self._sweep_loop, name="dead-letters", daemon=True))
+            for thread in threads:
+                thread.start()
+            log.info("worker_started", worker_id=self.worker_id, concurrency=self.settings.worker_concurrency)
+            for thread in threads[:-1]:
+                while thread.is_alive():  # join in slices so signal handlers run promptly
+                    thread.join(timeout=0.5)
+        log.info("worker_stopped", worker_id=self.worker_id)
+
+    def _preload(self) -> None:
+        from gpu_worker.pipeline.models import preload
+
+        try:
+            preload(self.settings.default_whisper_model, self.settings)
+        except ServiceError as error:  # the worker can still run the models it has
+            log.warning("preload_failed", model=self.settings.default_whisper_model, error=str(error))
+
+    def _consume(self, owner: str) -> None:
+        while not self.stopping.is_set():
+            try:
+                messages = self.sqs.receive_message(
+                    QueueUrl=self.queue_url,
+                    MaxNumberOfMessages=1,
+                    WaitTimeSeconds=self.settings.poll_wait_seconds,
+                    VisibilityTimeout=self.settings.visibility_timeout_seconds,
+                    MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                ).get("Messages", [])
+            except Exception as error:
+                log.warning("receive_failed", error=str(error))
+                self.stopping.wait(1.0)
+                continue
+            for message in messages:
+                if self.stopping.is_set():  # received during shutdown: let another worker have it
+                    self._set_visibility(message["ReceiptHandle"], 0)
+                    continue
+                try:
+                    self.handle(message, owner)
+                except Exception:  # never let one message kill a consumer thread
+                    log.exception("message_handling_failed", message_id=message.get("MessageId"))
+
+    # --- one message -------------------------------------------------------------------------
+    def _delete_message(self, receipt_handle: str) -> None:
+        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=receipt_handle)
+
+    def _set_visibility(self, receipt_handle: str, seconds: int) -> None:
+        self.sqs.change_message_visibility(
+            QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+        )
+
+    def handle(self, message: dict[str, Any], owner: str) -> None:
+        receipt = message["ReceiptHandle"]
+        receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        try:
+            job_message = JobMessage.from_body(message["Body"])
+        except UnreadableMessage as error:
+            # Perhaps a newer API's message: give other workers a chance, then the DLQ keeps it.
+            log.error("unreadable_message", error=str(error), receives=receives)
+            self._set_visibility(receipt, 0)
+            return
+        job_id = job_message.job_id
+        ops = self.store.ops
+        claim = self.store.run(ops.claim(job_id, owner))
+        if not claim.won:
+            if claim.job is None or claim.job.status.finished:  # deleted, cancelled, or already done
+                log.info("skipping_finished_job", job_id=job_id, status=claim.job and claim.job.status)
+                self._delete_message(receipt)
+            else:  # another worker holds it (duplicate delivery): look again after its lease
+                remaining = (claim.job.lease_expires_at or time.time()) - time.time()
+                self._set_visibility(receipt, max(1, min(int(remaining) + 1, 43200)))
+            return
+        job = claim.job
+        assert job is not None
+        if job.cancel_requested:  # cancelled while its previous worker was dying
+            if self.store.run(ops.cancel_owned(job_id, owner)):
+                self._delete_message(receipt)
+            return
+        if _fault(job) == "crash":
+            os.kill(os.getpid(), signal.SIGKILL)
+        log.info("job_claimed", job_id=job_id, owner=owner, attempt=job.attempts, receives=receives)
+        lease = Lease(
+            store=self.store,
+            sqs=self.sqs,
+            queue_url=self.queue_url,
+            receipt_handle=receipt,
+            job_id=job_id,
+            owner=owner,
+            visibility_seconds=self.settings.visibility_timeout_seconds,
+            give_back=self.giving_back,
+        )
+        workdir = self.settings.upload_dir / job_id
+        try:
+            with self.protection.busy(), lease:
+                self._process(job, lease, workdir, receipt, receives)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _process(self, job: Job, lease: Lease, workdir: Path, receipt: str, receives: int) -> None:
+        job_id, owner, ops = job.job_id, lease.owner, self.store.ops
+        try:
+            source = download(
+                self.s3, self.settings.bucket_name, job.upload_key, workdir / Path(job.upload_key).name
+            )
+            response = self._run_pipeline(job, source, lease)
+            put_result(
+                self.s3,
+                self.settings.bucket_name,
+                job_id,
+                response.model_dump_json(exclude_none=True).encode(),
+            )
+            if self.store.run(ops.complete(job_id, owner)):
+                self._delete_message(receipt)
+                log.info("job_completed", job_id=job_id)
+            else:
+                log.warning("job_lost_before_completion", job_id=job_id)
+        except JobCancelled:
+            if lease.lost.is_set():
+                log.warning("job_lost", job_id=job_id)
+            elif self.giving_back.is_set():
+                self.store.run(ops.release(job_id, owner))
+                self._set_visibility(receipt, 0)
+                log.info("job_given_back", job_id=job_id)
+            elif self.store.run(ops.cancel_owned(job_id, owner)):
+                self._delete_message(receipt)
+                log.info("job_cancelled", job_id=job_id)
+        except ServiceError as error:
+            if error.retryable:
+                self._retry_later(job, owner, receipt, receives, error.message)
+            elif self.store.run(ops.fail_owned(job_id, owner, error.message)):  # retrying can't help
+                self._delete_message(receipt)
+                log.info("job_failed", job_id=job_id, code=error.code, error=error.message)
+        except Exception as error:
+            log.exception("job_attempt_crashed", job_id=job_id)
+            self._retry_later(job, owner, receipt, receives, f"{type(error).__name__}: {error}")
+
+    def _run_pipeline(self, job: Job, source: Path, lease: Lease) -> Any:
+        from gpu_worker.pipeline.run import run_pipeline
+
+        hold = _fault(job) == "hold"
+
+        def progress(stage: Stage, fraction: float) -> None:
+            lease.report(stage)
+            while hold and not lease.should_stop():  # test hook: park here until told to stop
+                time.sleep(0.2)
+
+        return run_pipeline(
+            source,
+            _pipeline_options(job),
+            request_id=job.job_id,
+            progress=progress,
+            should_stop=lease.should_stop,
+            settings=self.settings,
+        )
+
+    def _retry_later(self, job: Job, owner: str, receipt: str, receives: int, error: str) -> None:
+        """Give the job back for another attempt; on the last one, fail it (the message then goes
+        on to the DLQ, where it stays for people to inspect)."""
+        ops = self.store.ops
+        log.warning("job_attempt_failed", job_id=job.job_id, receives=receives, error=error)
+        if receives >= self.settings.max_receive_count:
+            if self.store.run(
+                ops.fail_owned(job.job_id, owner, f"gave up after {receives} attempts: {error}")
+            ):
+                self._set_visibility(receipt, 0)
+        elif self.store.run(ops.release(job.job_id, owner, last_error=error)):
+            self._set_visibility(receipt, min(self.settings.visibility_timeout_seconds, 10 * receives))
+
+    # --- dead letters ------------------------------------------------------------------------
+    def _sweep_loop(self) -> None:
+        while not self.stopping.wait(self.settings.dead_letter_poll_seconds):
+            try:
+                self.sweep_dead_letters()
+            except Exception as error:
+                log.warning("dead_letter_sweep_failed", error=str(error))
+
+    def sweep_dead_letters(self) -> int:
+        """Fail the jobs whose messages SQS moved to the DLQ (their workers kept dying).
+
+        The messages stay in the DLQ for people to look at; a job some live worker still holds is
+        looked at again once its lease has run out. Returns how many jobs were failed.
+        """
+        failed = 0
+        messages = self.sqs.receive_message(
+            QueueUrl=self.dlq_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            VisibilityTimeout=DLQ_HIDE_SECONDS,
+        ).get("Messages", [])
+        for message in messages:
+            try:
+                job = self.store.get(JobMessage.from_body(message["Body"]).job_id)
+            except (UnreadableMessage, JobNotFound):
+                continue
+            if job.status.finished:
+                continue
+            attempts = max(job.attempts, 1)
+            reason = (
+                f"gave up after {attempts} attempts; last error: {job.last_error}"
+                if job.last_error
+                else f"worker crashed {attempts} times while processing this job; giving up "
+                f"(its message is in the dead-letter queue {self.settings.dlq_name})"
+            )
+            if self.store.run(self.store.ops.fail_abandoned(job.job_id, reason)):
+                failed += 1
+                log.warning("dead_letter_job_failed", job_id=job.job_id, reason=reason)
+            else:  # a worker still holds it: look again after its lease
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.dlq_url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=max(1, int((job.lease_expires_at or 0) - time.time()) + 1),
+                )
+        return failed

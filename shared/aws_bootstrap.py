@@ -1,0 +1,156 @@
+"""Create the bucket, queue (with its dead-letter queue) and jobs table, idempotently.
+
+The same code serves the one-command local run (moto), docker-compose with LocalStack
+(`python -m shared.aws_bootstrap`) and the tests, so all three get identical resources.
+On AWS, infra/ creates them; `table_definition` is what both must agree on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from shared.resources import (
+    JOB_PARTITION_KEY,
+    RESULTS_PREFIX,
+    STATUS_INDEX_HASH_KEY,
+    STATUS_INDEX_NAME,
+    STATUS_INDEX_RANGE_KEY,
+    TTL_ATTRIBUTE,
+    UPLOADS_PREFIX,
+)
+from shared.settings import Settings, get_settings
+
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # the SQS maximum: time for someone to look
+
+
+@dataclass(frozen=True)
+class Resources:
+    bucket: str
+    queue_url: str
+    dlq_url: str
+    table: str
+
+
+def table_definition(settings: Settings) -> dict[str, Any]:
+    """CreateTable arguments: job_id key; a status + created_at index (all attributes projected:
+    queue positions and health counts are index queries, and live workers are read from it)."""
+    return {
+        "TableName": settings.table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": JOB_PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": STATUS_INDEX_HASH_KEY, "AttributeType": "S"},
+            {"AttributeName": STATUS_INDEX_RANGE_KEY, "AttributeType": "S"},
+        ],
+        "KeySchema": [{"AttributeName": JOB_PARTITION_KEY, "KeyType": "HASH"}],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": STATUS_INDEX_NAME,
+                "KeySchema": [
+                    {"AttributeName": STATUS_INDEX_HASH_KEY, "KeyType": "HASH"},
+                    {"AttributeName": STATUS_INDEX_RANGE_KEY, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    }
+
+
+def _ensure_bucket(s3: Any, settings: Settings) -> None:
+    try:
+        if settings.aws_region == "us-east-1":
+            s3.create_bucket(Bucket=settings.bucket_name)
+        else:
+            s3.create_bucket(
+                Bucket=settings.bucket_name,
+                CreateBucketConfiguration={"LocationConstraint": settings.aws_region},
+            )
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+    # Objects outlive the longest-lived row (an unfinished job's), rounded up to whole days.
+    days = math.ceil((settings.message_retention_seconds + settings.job_expiry_seconds) / 86400) + 1
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=settings.bucket_name,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": f"expire-{prefix.rstrip('/')}",
+                    "Filter": {"Prefix": prefix},
+                    "Status": "Enabled",
+                    "Expiration": {"Days": days},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                }
+                for prefix in (UPLOADS_PREFIX, RESULTS_PREFIX)
+            ]
+        },
+    )
+
+
+def _ensure_queues(sqs: Any, settings: Settings) -> tuple[str, str]:
+    dlq_url = sqs.create_queue(
+        QueueName=settings.dlq_name,
+        Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)},
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    attributes = {
+        "VisibilityTimeout": str(settings.visibility_timeout_seconds),
+        "ReceiveMessageWaitTimeSeconds": str(settings.poll_wait_seconds),
+        "MessageRetentionPeriod": str(settings.message_retention_seconds),
+        "RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(settings.max_receive_count)}
+        ),
+    }
+    try:
+        queue_url = sqs.create_queue(QueueName=settings.queue_name, Attributes=attributes)["QueueUrl"]
+    except ClientError as error:  # exists with other attributes: bring them in line
+        if error.response["Error"]["Code"] not in ("QueueAlreadyExists", "QueueNameExists"):
+            raise
+        queue_url = sqs.get_queue_url(QueueName=settings.queue_name)["QueueUrl"]
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=attributes)
+    return queue_url, dlq_url
+
+
+def _ensure_table(dynamodb: Any, settings: Settings) -> None:
+    try:
+        dynamodb.create_table(**table_definition(settings))
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+    dynamodb.get_waiter("table_exists").wait(
+        TableName=settings.table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    ttl = dynamodb.describe_time_to_live(TableName=settings.table_name)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        dynamodb.update_time_to_live(
+            TableName=settings.table_name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+        )
+
+
+def ensure_resources(settings: Settings, session: boto3.Session | None = None) -> Resources:
+    """Create whatever is missing; safe to run any number of times."""
+    session = session or boto3.Session(region_name=settings.aws_region)
+    _ensure_bucket(session.client("s3"), settings)
+    queue_url, dlq_url = _ensure_queues(session.client("sqs"), settings)
+    _ensure_table(session.client("dynamodb"), settings)
+    return Resources(settings.bucket_name, queue_url, dlq_url, settings.table_name)
+
+
+def main() -> None:
+    resources = ensure_resources(get_settings())
+    json.dump(resources.__dict__, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

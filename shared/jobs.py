@@ -1,0 +1,96 @@
+"""The job model: what a submitted transcription is, and the states it moves through.
+
+States only move forward: `queued` → `processing` → `completed` | `failed` | `cancelled`
+(a job whose worker gives it back returns to `queued`). The store enforces this with
+conditional writes; this module only describes the data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.stages import Stage
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED
+
+
+FINISHED: frozenset[JobStatus] = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class JobOptions(BaseModel):
+    """The request's pipeline options, validated by the API and resolved against its defaults.
+
+    Stored with the job (not in the queue message) so the table is the one source of truth.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    whisper_model: str
+    language: str | None = None
+    stemming: bool = False
+    suppress_numerals: bool = False
+    batch_size: int = Field(8, ge=1, le=64)
+    num_speakers: int | None = Field(None, ge=1, le=32)
+    min_speakers: int | None = Field(None, ge=1, le=32)
+    max_speakers: int | None = Field(None, ge=1, le=32)
+
+    @model_validator(mode="after")
+    def _speaker_bounds_agree(self) -> JobOptions:
+        low, high = self.min_speakers, self.max_speakers
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"min_speakers ({low}) is greater than max_speakers ({high})")
+        return self
+
+
+class Job(BaseModel):
+    """One row of the jobs table."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: str
+    status: JobStatus
+    created_at: str  # ISO-8601 UTC with microseconds: the status index's range key, sorts by time
+    updated_at: str
+    expires_at: int  # epoch seconds; DynamoDB TTL. Past it, the job reads as gone.
+    options: JobOptions
+    upload_key: str
+    filename: str
+    size_bytes: int = 0
+    content_type: str | None = None
+    progress: Stage | None = None
+    error: str | None = None  # why the job failed, for the user
+    last_error: str | None = None  # why the last attempt gave the job back (retryable errors)
+    owner: str | None = None  # worker thread holding the claim (or that finished the job)
+    lease_expires_at: float | None = None  # epoch seconds; the claim is void after it
+    attempts: int = 0  # claims so far: one per pipeline run
+    cancel_requested: bool = False
+    started_at: str | None = None
+    finished_at: str | None = None
+
+    @property
+    def first_stage(self) -> Stage:
+        """The stage a just-claimed job is about to run (what `progress` shows until it reports)."""
+        return Stage.SEPARATING_VOCALS if self.options.stemming else Stage.TRANSCRIBING
+
+
+def new_job_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utc_now_iso() -> str:
+    """Fixed-width ISO-8601, so string order is time order (the status index sorts on it)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
