@@ -14,6 +14,7 @@ from pyannote.core import Annotation, Segment, Timeline
 from pyannote.metrics.diarization import DiarizationErrorRate
 
 from gpu_worker.pipeline import diarize
+from gpu_worker.pipeline.diarization.embedded import score_turns
 from gpu_worker.pipeline.diarization.nemo import read_rttm
 from gpu_worker.pipeline.diarization.turns import tidy_turns
 from gpu_worker.pipeline.types import DecodedAudio, Diarization, SpeakerTurn, TimedWord
@@ -199,6 +200,20 @@ def test_auto_falls_back_to_embedded_without_nemo(tmp_path: Path) -> None:
 def test_impossible_speaker_bounds_are_invalid_parameters(corpus) -> None:
     with pytest.raises(InvalidParameter):
         diarize.run(decoded(corpus["silence"]), min_speakers=3, max_speakers=2, settings=EMBEDDED)
+
+
+def test_turns_from_another_diarizer_are_scored(corpus) -> None:
+    """NeMo reports no per-turn score; score_turns gives its turns the embedded confidence. A turn
+    handed to the wrong speaker must score lower than the turns given right."""
+    item = corpus["two_speakers"]
+    names = {"spk0": 0, "spk1": 1}
+    truth = [SpeakerTurn(t.start, t.end, names[t.speaker], 1.0) for t in item.turns]
+    wrong = [*truth[:3], SpeakerTurn(truth[3].start, truth[3].end, 1 - truth[3].speaker, 1.0), *truth[4:]]
+    right_scores = [t.confidence for t in score_turns(decoded(item), truth)]
+    wrong_scores = [t.confidence for t in score_turns(decoded(item), wrong)]
+    assert all(0.0 <= c <= 1.0 for c in right_scores + wrong_scores)
+    assert min(right_scores) > 0.5
+    assert wrong_scores[3] < min(right_scores) - 0.3
 
 
 def test_nemo_rttm_is_read_and_flattened() -> None:

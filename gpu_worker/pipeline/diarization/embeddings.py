@@ -98,10 +98,7 @@ def embed_windows(
     order = sorted(range(len(windows)), key=lambda i: -windows[i].length)  # similar lengths batch together
     for first in range(0, len(order), params.batch_size):
         batch = order[first : first + params.batch_size]
-        mels = [
-            wav_to_mel_spectrogram(normalize_volume(samples[windows[i].start : windows[i].end]))
-            for i in batch
-        ]
+        mels = [wav_to_mel_spectrogram(normalize_volume(_slice(samples, windows[i]))) for i in batch]
         lengths = torch.tensor([m.shape[0] for m in mels])
         padded = torch.zeros((len(mels), int(lengths.max()), mels[0].shape[1]))
         for row, mel in enumerate(mels):
@@ -119,6 +116,7 @@ def embed_windows(
 
 
 def _slice(samples: np.ndarray, window: Window) -> np.ndarray:
+    """The window's samples, widened around its centre when shorter than MIN_SAMPLES."""
     if window.length >= MIN_SAMPLES:
         return samples[window.start : window.end]
     centre = (window.start + window.end) // 2
