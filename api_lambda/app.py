@@ -14,8 +14,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api_lambda.aws import open_clients
+from api_lambda.deepgram_errors import deepgram_error, is_deepgram_path
 from api_lambda.deps import in_lambda
-from api_lambda.routes import jobs, service
+from api_lambda.routes import jobs, listen, service, uploads
 from api_lambda.upload_guard import UploadSizeGuard
 from shared.errors import ServiceError
 from shared.logging import configure_logging, get_logger
@@ -29,8 +30,12 @@ async def service_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ServiceError)
     if error.status_code >= 500:
         log.warning("service_error", code=error.code, detail=error.message, path=request.url.path)
-    headers = {"Retry-After": "5"} if error.retryable else None
-    return JSONResponse({"detail": error.message}, status_code=error.status_code, headers=headers)
+    if is_deepgram_path(request.url.path):  # Deepgram's clients read Deepgram's error shape
+        return deepgram_error(error)
+    headers = {"Retry-After": "5"} if error.retryable else {}
+    if error.status_code == 401:
+        headers["WWW-Authenticate"] = "Token"
+    return JSONResponse({"detail": error.message}, status_code=error.status_code, headers=headers or None)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -53,8 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_exception_handler(ServiceError, service_error)
     app.add_middleware(UploadSizeGuard, lambda_mode=in_lambda)
+    app.include_router(uploads.router)  # first: its JSON `POST /jobs` lets multipart fall through
     app.include_router(jobs.router)
     app.include_router(service.router)
+    app.include_router(listen.router)
     return app
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from shared.jobs import JobStatus
 from shared.stages import Stage
@@ -46,3 +46,76 @@ class Models(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: str
+
+
+# --- presigned uploads and jobs from objects in S3 (routes/uploads.py) -----------------------------
+class JobParameters(BaseModel):
+    """The `POST /jobs` form fields as JSON. Only types are checked here: ranges, models and
+    languages go through the same validation as the form (`api_lambda.submission`)."""
+
+    whisper_model: str | None = None
+    language: str | None = None
+    stemming: bool | None = None
+    suppress_numerals: bool = False
+    batch_size: int | None = None
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+
+    def parameters_given(self) -> set[str]:
+        return self.model_fields_set & set(JobParameters.model_fields)
+
+
+class UploadRequest(JobParameters):
+    filename: str = Field("audio", description="Name of the file (its extension helps the decoder)")
+    content_type: str | None = Field(
+        None, description="If given, the upload must carry exactly this Content-Type (audio/*, video/*)"
+    )
+    size_bytes: int | None = Field(
+        None, ge=1, description="The file's size: the PUT is signed for it, larger uploads are refused"
+    )
+
+
+class PresignedPut(BaseModel):
+    method: str = "PUT"
+    url: str
+    headers: dict[str, str] = Field(description="Send these headers with the PUT, exactly")
+
+
+class PresignedPost(BaseModel):
+    url: str
+    fields: dict[str, str] = Field(description="Form fields to send before the `file` field")
+
+
+class UploadCreated(BaseModel):
+    job_id: str
+    upload_id: str = Field(description='The job id: `POST /jobs {"upload_id"}` starts it explicitly')
+    status: JobStatus = JobStatus.AWAITING_UPLOAD
+    key: str = Field(description="Where the object goes in the bucket")
+    max_bytes: int
+    expires_at: str = Field(description="When the URLs lapse (ISO-8601 UTC)")
+    put: PresignedPut
+    post: PresignedPost
+
+
+class JobFromS3(JobParameters):
+    """`POST /jobs` as JSON: start a presigned upload's job, or transcribe an object already in S3."""
+
+    upload_id: str | None = Field(None, description="A job made by POST /uploads, once its file is uploaded")
+    s3_uri: str | None = Field(None, description="s3://bucket/key in an allowed bucket")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JobFromS3:
+        if (self.upload_id is None) == (self.s3_uri is None):
+            raise ValueError("give exactly one of upload_id and s3_uri")
+        return self
+
+
+class DropJob(BaseModel):
+    """The job of a file dropped under incoming/ (`GET /jobs?source_key=`)."""
+
+    job_id: str
+    status: JobStatus
+    source_key: str
+    result_key: str | None = Field(None, description="Where the result lands besides results/{job_id}.json")
+    error: str | None = None

@@ -1,6 +1,6 @@
 """The whole service on one machine, with one command (`whisper-diarization-local`, or
 `python -m gpu_worker.local`): an embedded AWS emulator (moto) on loopback, the API on :8001,
-and one worker.
+one worker, and the ingest consumer (the emulator's stand-in for the S3-triggered ingest Lambda).
 
 The emulator's state (jobs, audio, results) lives in memory and is gone when this stops. The
 API and worker are the production code, started as child processes with AWS_ENDPOINT_URL
@@ -22,9 +22,11 @@ from collections.abc import Sequence
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from shared.aws_bootstrap import ensure_resources
+from shared.keys_cli import create as create_key
 from shared.settings import Settings
 
 GRACE_SECONDS = 15.0  # per shutdown step: finish, then give back, then kill
+LOCAL_PROJECT = "local"
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -53,6 +55,22 @@ def _child_environment(endpoint: str) -> dict[str, str]:
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_LAMBDA_FUNCTION_NAME"):
         env.pop(name, None)
     return env
+
+
+def _access_line(settings: Settings) -> str:
+    """With AUTH_REQUIRED=true, a key made for this run (the emulator forgets it at exit);
+    otherwise a plain statement that the API is open, so nobody assumes it is protected."""
+    if not settings.auth_required:
+        return (
+            "Authentication is OFF (AUTH_REQUIRED=false, the default): anyone who can reach the API "
+            "can use it. Set AUTH_REQUIRED=true to require API keys."
+        )
+    secret = create_key(settings, project=LOCAL_PROJECT, comment="made by whisper-diarization-local")
+    return (
+        f"Authentication is ON: API key for project '{LOCAL_PROJECT}' (valid while this runs): {secret}\n"
+        f"  send it as `Authorization: Token {secret}`; "
+        "more keys: python -m shared.keys_cli create --project NAME"
+    )
 
 
 def _wait_healthy(url: str, api: subprocess.Popen[bytes], timeout: float = 60.0) -> bool:
@@ -87,7 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     host, port = moto.get_host_and_port()
     env = _child_environment(f"http://{host}:{port}")
     os.environ.update(env)  # the bootstrap below uses the same endpoint and credentials
-    resources = ensure_resources(Settings())
+    settings = Settings()
+    resources = ensure_resources(settings)
+    access = _access_line(settings)
 
     # Own process groups: Ctrl-C reaches only this supervisor, which stops the children in order.
     spawn = {"env": env, "start_new_session": True}
@@ -104,7 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         ],
         **spawn,  # type: ignore[call-overload]
     )
-    children = [api]
+    # The ingest Lambda's stand-in: S3 events (presigned uploads, incoming/ drops) → jobs.
+    ingest_cmd = [sys.executable, "-m", "gpu_worker.ingest_consumer"]
+    ingest = subprocess.Popen(ingest_cmd, **spawn)  # type: ignore[call-overload]
+    children = [api, ingest]
     if not args.no_worker:
         worker_cmd = [sys.executable, "-m", "gpu_worker", "--concurrency", str(args.concurrency)]
         children.append(subprocess.Popen(worker_cmd, **spawn))  # type: ignore[call-overload]
@@ -123,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"\nWhisper diarization service at {url}  (API docs: {url}/docs)\n"
                 f"AWS emulator (moto) at http://{host}:{port}: bucket {resources.bucket}, "
-                f"table {resources.table}; state is in memory only. Ctrl-C stops.\n",
+                f"table {resources.table}; state is in memory only. Ctrl-C stops.\n{access}\n",
                 flush=True,
             )
         while not stop_requested and all(c.poll() is None for c in children):

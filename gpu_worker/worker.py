@@ -18,6 +18,7 @@ import signal
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,16 @@ from botocore.config import Config
 from gpu_worker.lease import Lease
 from gpu_worker.registry import Registration
 from gpu_worker.task_protection import TaskProtection
+from shared.callbacks import CallbackPolicy, callback_body, deliver
 from shared.errors import JobCancelled, JobNotFound, ServiceError
 from shared.job_store import JobStore
-from shared.jobs import Job
+from shared.jobs import Job, JobStatus
 from shared.logging import get_logger
 from shared.queue import JobMessage, UnreadableMessage
 from shared.settings import Settings
 from shared.stages import Stage
 from shared.storage import download, put_result
+from shared.url_fetch import fetch_to_file
 
 log = get_logger(__name__)
 
@@ -48,6 +51,7 @@ def _pipeline_options(job: Job) -> Any:
     from gpu_worker.pipeline.options import PipelineOptions
 
     o = job.options
+    listen = job.listen  # a /v1/listen job: Deepgram's diarize (default off), utt_split, key terms
     return PipelineOptions(
         whisper_model=o.whisper_model,
         language=o.language,
@@ -57,6 +61,9 @@ def _pipeline_options(job: Job) -> Any:
         num_speakers=o.num_speakers,
         min_speakers=o.min_speakers,
         max_speakers=o.max_speakers,
+        diarize=listen.diarize if listen else True,
+        utt_split=listen.utt_split if listen else 0.8,
+        hotwords=", ".join(listen.keyterms) if listen and listen.keyterms else None,
     )
 
 
@@ -82,6 +89,10 @@ class Worker:
         self.giving_back = threading.Event()  # hand current jobs back at their next stage boundary
         self._stop_requests = itertools.count()
         self.protection = TaskProtection()
+        # Callbacks are delivered off the consumer threads: a receiver that keeps failing is
+        # retried for minutes (Deepgram's policy) without holding up the next job.
+        self.callbacks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="callback")
+        self.callback_policy = CallbackPolicy.from_settings(settings)
 
     # --- lifecycle ---------------------------------------------------------------------------
     def stop(self) -> None:
@@ -115,6 +126,7 @@ class Worker:
             for thread in threads[:-1]:
                 while thread.is_alive():  # join in slices so signal handlers run promptly
                     thread.join(timeout=0.5)
+            self.callbacks.shutdown(wait=True)  # a second SIGTERM cuts their retries short
         log.info("worker_stopped", worker_id=self.worker_id)
 
     def _preload(self) -> None:
@@ -207,19 +219,19 @@ class Worker:
     def _process(self, job: Job, lease: Lease, workdir: Path, receipt: str, receives: int) -> None:
         job_id, owner, ops = job.job_id, lease.owner, self.store.ops
         try:
-            source = download(
-                self.s3, self.settings.bucket_name, job.upload_key, workdir / Path(job.upload_key).name
-            )
-            response = self._run_pipeline(job, source, lease)
+            source = self._fetch_source(job, workdir)
+            response = self._run_pipeline(job, source, lease, workdir)
             put_result(
                 self.s3,
                 self.settings.bucket_name,
                 job_id,
                 response.model_dump_json(exclude_none=True).encode(),
+                also_at=job.result_copy_key,
             )
             if self.store.run(ops.complete(job_id, owner)):
                 self._delete_message(receipt)
                 log.info("job_completed", job_id=job_id)
+                self._notify(job, response.model_dump(mode="json", exclude_none=True))
             else:
                 log.warning("job_lost_before_completion", job_id=job_id)
         except JobCancelled:
@@ -238,11 +250,26 @@ class Worker:
             elif self.store.run(ops.fail_owned(job_id, owner, error.message)):  # retrying can't help
                 self._delete_message(receipt)
                 log.info("job_failed", job_id=job_id, code=error.code, error=error.message)
+                self._notify_failed(job, error.message)
         except Exception as error:
             log.exception("job_attempt_crashed", job_id=job_id)
             self._retry_later(job, owner, receipt, receives, f"{type(error).__name__}: {error}")
 
-    def _run_pipeline(self, job: Job, source: Path, lease: Lease) -> Any:
+    def _fetch_source(self, job: Job, workdir: Path) -> Path:
+        """The job's audio on local disk: from S3, or from its URL (size, time and address limits)."""
+        if job.source_url:
+            return fetch_to_file(
+                job.source_url,
+                workdir / (Path(job.filename).name or "audio"),
+                max_bytes=self.settings.url_fetch_max_bytes,
+                timeout=self.settings.url_fetch_timeout_seconds,
+                allow_private=self.settings.url_fetch_allow_private,
+            )
+        return download(
+            self.s3, self.settings.bucket_name, job.upload_key, workdir / Path(job.upload_key).name
+        )
+
+    def _run_pipeline(self, job: Job, source: Path, lease: Lease, workdir: Path) -> Any:
         from gpu_worker.pipeline.run import run_pipeline
 
         hold = _fault(job) == "hold"
@@ -252,14 +279,49 @@ class Worker:
             while hold and not lease.should_stop():  # test hook: park here until told to stop
                 time.sleep(0.2)
 
-        return run_pipeline(
-            source,
-            _pipeline_options(job),
-            request_id=job.job_id,
-            progress=progress,
-            should_stop=lease.should_stop,
-            settings=self.settings,
-        )
+        def run(path: Path) -> Any:
+            return run_pipeline(
+                path,
+                _pipeline_options(job),
+                request_id=job.job_id,
+                progress=progress,
+                should_stop=lease.should_stop,
+                settings=self.settings,
+            )
+
+        if job.listen and job.listen.multichannel:
+            from gpu_worker.multichannel import merge_channels, split_channels
+
+            channels = split_channels(source, workdir / "channels")
+            if len(channels) > 1:
+                return merge_channels([run(path) for path in channels], source)
+        return run(source)
+
+    # --- callbacks ---------------------------------------------------------------------------
+    def _notify(self, job: Job, result: dict[str, Any] | None) -> None:
+        """Queue the delivery of a finished job to its callback URL, if it has one."""
+        if job.callback is not None:
+            self.callbacks.submit(self.send_callback, job, callback_body(job, result))
+
+    def _notify_failed(self, job: Job, error: str) -> None:
+        self._notify(job.model_copy(update={"status": JobStatus.FAILED, "error": error}), None)
+
+    def send_callback(self, job: Job, body: bytes) -> bool:
+        """Deliver with Deepgram's retry policy, recording each attempt on the job."""
+        assert job.callback is not None
+        try:
+            return deliver(
+                job.callback,
+                body,
+                self.callback_policy,
+                on_attempt=lambda attempt, state: self.store.run(
+                    self.store.ops.record_callback(job.job_id, attempt, state)
+                ),
+                stop=self.giving_back,
+            )
+        except Exception:  # never let a delivery kill its thread silently
+            log.exception("callback_delivery_crashed", job_id=job.job_id)
+            return False
 
     def _retry_later(self, job: Job, owner: str, receipt: str, receives: int, error: str) -> None:
         """Give the job back for another attempt; on the last one, fail it (the message then goes
@@ -267,10 +329,10 @@ class Worker:
         ops = self.store.ops
         log.warning("job_attempt_failed", job_id=job.job_id, receives=receives, error=error)
         if receives >= self.settings.max_receive_count:
-            if self.store.run(
-                ops.fail_owned(job.job_id, owner, f"gave up after {receives} attempts: {error}")
-            ):
+            reason = f"gave up after {receives} attempts: {error}"
+            if self.store.run(ops.fail_owned(job.job_id, owner, reason)):
                 self._set_visibility(receipt, 0)
+                self._notify_failed(job, reason)
         elif self.store.run(ops.release(job.job_id, owner, last_error=error)):
             self._set_visibility(receipt, min(self.settings.visibility_timeout_seconds, 10 * receives))
 
@@ -312,6 +374,7 @@ class Worker:
             if self.store.run(self.store.ops.fail_abandoned(job.job_id, reason)):
                 failed += 1
                 log.warning("dead_letter_job_failed", job_id=job.job_id, reason=reason)
+                self._notify_failed(job, reason)
             else:  # a worker still holds it: look again after its lease
                 self.sqs.change_message_visibility(
                     QueueUrl=self.dlq_url,

@@ -1,8 +1,10 @@
-"""Create the bucket, queue (with its dead-letter queue) and jobs table, idempotently.
+"""Create the bucket, queue (with its dead-letter queue) and jobs table, idempotently; and, for the
+emulators, the ingest queue that the bucket's ObjectCreated events on uploads/ and incoming/ go to.
 
 The same code serves the one-command local run (moto), docker-compose with LocalStack
 (`python -m shared.aws_bootstrap`) and the tests, so all three get identical resources.
-On AWS, infra/ creates them; `table_definition` is what both must agree on.
+On AWS, infra/ creates them (there S3 invokes the ingest Lambda directly, no ingest queue);
+`table_definition` is what both must agree on.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from shared.resources import (
+    INCOMING_PREFIX,
     JOB_PARTITION_KEY,
     RESULTS_PREFIX,
     STATUS_INDEX_HASH_KEY,
@@ -28,6 +31,8 @@ from shared.resources import (
 from shared.settings import Settings, get_settings
 
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # the SQS maximum: time for someone to look
+INGEST_PREFIXES = (UPLOADS_PREFIX, INCOMING_PREFIX)  # as infra/template.yaml's IngestFunction events
+INGEST_QUEUE_ATTRIBUTES = {"VisibilityTimeout": "60", "MessageRetentionPeriod": str(24 * 3600)}
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class Resources:
     queue_url: str
     dlq_url: str
     table: str
+    ingest_queue_url: str = ""
 
 
 def table_definition(settings: Settings) -> dict[str, Any]:
@@ -88,7 +94,7 @@ def _ensure_bucket(s3: Any, settings: Settings) -> None:
                     "Expiration": {"Days": days},
                     "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
                 }
-                for prefix in (UPLOADS_PREFIX, RESULTS_PREFIX)
+                for prefix in (UPLOADS_PREFIX, INCOMING_PREFIX, RESULTS_PREFIX)
             ]
         },
     )
@@ -137,13 +143,56 @@ def _ensure_table(dynamodb: Any, settings: Settings) -> None:
         )
 
 
+def _ensure_ingest_notifications(s3: Any, sqs: Any, settings: Settings) -> str:
+    """The emulator's stand-in for S3 → ingest Lambda: ObjectCreated on uploads/ and incoming/ →
+    the ingest queue (read by gpu_worker/ingest_consumer.py). Configuring it makes S3 send an
+    `s3:TestEvent`, which ingestion skips."""
+    queue_url = sqs.create_queue(QueueName=settings.ingest_queue_name, Attributes=INGEST_QUEUE_ATTRIBUTES)[
+        "QueueUrl"
+    ]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    bucket_arn = f"arn:aws:s3:::{settings.bucket_name}"
+    policy = {  # what S3 needs on AWS; emulators that check policies need it too
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnLike": {"aws:SourceArn": bucket_arn}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+    s3.put_bucket_notification_configuration(
+        Bucket=settings.bucket_name,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "Id": f"ingest-{prefix.rstrip('/')}",
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+                }
+                for prefix in INGEST_PREFIXES
+            ]
+        },
+    )
+    return queue_url
+
+
 def ensure_resources(settings: Settings, session: boto3.Session | None = None) -> Resources:
     """Create whatever is missing; safe to run any number of times."""
     session = session or boto3.Session(region_name=settings.aws_region)
-    _ensure_bucket(session.client("s3"), settings)
-    queue_url, dlq_url = _ensure_queues(session.client("sqs"), settings)
+    s3, sqs = session.client("s3"), session.client("sqs")
+    _ensure_bucket(s3, settings)
+    queue_url, dlq_url = _ensure_queues(sqs, settings)
     _ensure_table(session.client("dynamodb"), settings)
-    return Resources(settings.bucket_name, queue_url, dlq_url, settings.table_name)
+    ingest_queue_url = _ensure_ingest_notifications(s3, sqs, settings)
+    return Resources(settings.bucket_name, queue_url, dlq_url, settings.table_name, ingest_queue_url)
 
 
 def main() -> None:

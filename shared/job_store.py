@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.errors import JobNotFound, JobStateConflict, TransientError
 from shared.fleet import WORKER_KEY_PREFIX, WORKER_STATUS, WorkerRecord, worker_key
-from shared.jobs import FINISHED, Job, JobOptions, JobStatus, utc_now_iso
+from shared.jobs import FINISHED, CallbackAttempt, Job, JobOptions, JobStatus, utc_now_iso
 from shared.resources import JOB_PARTITION_KEY, STATUS_INDEX_NAME, TTL_ATTRIBUTE
 from shared.settings import Settings
 from shared.stages import Stage
@@ -43,6 +43,7 @@ _TRANSIENT_CODES = frozenset(
     }
 )
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+_JOB_STATUSES = frozenset(status.value for status in JobStatus)
 
 
 # --- attribute value codec (plain JSON types; no Decimal round trips) ---------------------------
@@ -117,6 +118,8 @@ class JobOps:
         # An unfinished job lives as long as its queue message can, plus the usual expiry.
         self.active_expiry_seconds = settings.message_retention_seconds + settings.job_expiry_seconds
         self.lease_seconds = settings.visibility_timeout_seconds
+        # A job awaiting its presigned upload: the URL's lifetime, then the usual expiry.
+        self.upload_wait_seconds = settings.upload_url_expiry_seconds + settings.job_expiry_seconds
         self.clock = clock
 
     # -- building blocks
@@ -162,7 +165,8 @@ class JobOps:
         if not item or job_id.startswith(WORKER_KEY_PREFIX):
             return None
         data = decode_item(item)
-        if "status" not in data or data.get(TTL_ATTRIBUTE, 0) <= self.clock():
+        # Other rows share the table (workers, API keys): only a job status makes a job.
+        if data.get("status") not in _JOB_STATUSES or data.get(TTL_ATTRIBUTE, 0) <= self.clock():
             return None
         return Job.model_validate(data)
 
@@ -207,17 +211,32 @@ class JobOps:
             content_type=content_type,
         )
 
-    def create(self, job: Job) -> Op[Job]:
+    def awaiting_job(self, job_id: str, options: JobOptions, **fields: Any) -> Job:
+        """A job for `POST /uploads`: no message until its object arrives; gone if it never does."""
+        job = self.queued_job(job_id, options, **fields)
+        expires_at = int(self.clock()) + self.upload_wait_seconds
+        return job.model_copy(update={"status": JobStatus.AWAITING_UPLOAD, "expires_at": expires_at})
+
+    def refused_job(self, job: Job, error: str) -> Job:
+        """`job` as a failed one (an ingested object refused before any worker saw it)."""
+        return Job.model_validate(job.model_dump() | self._finish_fields(JobStatus.FAILED, error=error))
+
+    def create(self, job: Job, *, replace_expired: bool = False) -> Op[Job]:
+        """Put a new job row. `replace_expired`: an expired row with the same id (a deterministic id
+        seen again after its job expired; TTL deletes late) is overwritten instead of conflicting."""
+
         def conflict(_: dict[str, Any] | None) -> Job:
             raise JobStateConflict(f"Job {job.job_id} already exists")
 
+        condition = f"attribute_not_exists(#{JOB_PARTITION_KEY})"
+        if replace_expired:
+            condition += f" OR #{TTL_ATTRIBUTE} <= :now"
         return Op(
             "put_item",
             {
                 "TableName": self.table,
                 "Item": encode_item(job.model_dump(mode="json")),
-                "ConditionExpression": "attribute_not_exists(#job_id)",
-                "ExpressionAttributeNames": {"#job_id": JOB_PARTITION_KEY},
+                **self._expressions({"now": self.clock()}, ConditionExpression=condition),
             },
             parse=lambda _: job,
             on_conflict=conflict,
@@ -249,13 +268,13 @@ class JobOps:
         return Op("query", request, parse=lambda r: int(r["Count"]), paginate=True)
 
     def cancel_queued(self, job_id: str) -> Op[Job | None]:
-        """queued → cancelled; None when the job was not queued (the caller re-reads it)."""
+        """queued or awaiting_upload → cancelled; None when the job was neither (the caller re-reads it)."""
         request = self._update(
             job_id,
             set_=self._finish_fields(JobStatus.CANCELLED),
             remove=("progress",),
-            condition="#status = :queued",
-            values={"queued": JobStatus.QUEUED.value},
+            condition="#status IN (:queued, :awaiting)",
+            values={"queued": JobStatus.QUEUED.value, "awaiting": JobStatus.AWAITING_UPLOAD.value},
         )
         return Op("update_item", request, self._returned_job(job_id), on_conflict=lambda _: None)
 
@@ -279,6 +298,48 @@ class JobOps:
             **self._expressions(statuses, ConditionExpression=condition),
         }
         return Op("delete_item", request, parse=lambda _: True, on_conflict=lambda _: False)
+
+    def start_upload(self, job_id: str, size_bytes: int, content_type: str | None) -> Op[Job | None]:
+        """awaiting_upload → queued once its object is in and checked; None when another event or
+        request got there first, or the job expired. `created_at` becomes now: queue positions
+        count from when the job joined the queue."""
+        now = utc_now_iso()
+        set_: dict[str, Any] = {
+            "status": JobStatus.QUEUED.value,
+            "created_at": now,
+            "updated_at": now,
+            "size_bytes": size_bytes,
+            TTL_ATTRIBUTE: int(self.clock()) + self.active_expiry_seconds,
+        }
+        if content_type:
+            set_["content_type"] = content_type
+        request = self._update(
+            job_id,
+            set_=set_,
+            condition=f"#status = :awaiting AND #{TTL_ATTRIBUTE} > :now",
+            values={"awaiting": JobStatus.AWAITING_UPLOAD.value},
+        )
+        return Op("update_item", request, self._returned_job(job_id), on_conflict=lambda _: None)
+
+    def unstart_upload(self, job_id: str) -> Op[bool]:
+        """Undo `start_upload` when the queue message could not be sent, so a retry can start it."""
+        request = self._update(
+            job_id,
+            set_={"status": JobStatus.AWAITING_UPLOAD.value, "updated_at": utc_now_iso()},
+            condition="#status = :queued AND attribute_not_exists(#owner)",
+            values={"queued": JobStatus.QUEUED.value},
+        )
+        return Op("update_item", request, parse=lambda _: True, on_conflict=lambda _: False)
+
+    def fail_upload(self, job_id: str, error: str) -> Op[bool]:
+        """awaiting_upload → failed: the object that arrived was refused."""
+        request = self._update(
+            job_id,
+            set_=self._finish_fields(JobStatus.FAILED, error=error),
+            condition="#status = :awaiting",
+            values={"awaiting": JobStatus.AWAITING_UPLOAD.value},
+        )
+        return Op("update_item", request, parse=lambda _: True, on_conflict=lambda _: False)
 
     def forget_unsent(self, job_id: str) -> Op[bool]:
         """Undo `create` when the queue message could not be sent (nobody can hold the job yet)."""
@@ -382,6 +443,19 @@ class JobOps:
         if last_error is not None:
             set_["last_error"] = last_error
         request = self._owned_update(job_id, owner, set_, remove=("owner", "lease_expires_at", "progress"))
+        return Op("update_item", request, parse=lambda _: True, on_conflict=lambda _: False)
+
+    def record_callback(self, job_id: str, attempt: CallbackAttempt, status: str) -> Op[bool]:
+        """Append one delivery attempt to a job's record (any state; False once the job is gone)."""
+        request = self._update(
+            job_id,
+            set_={"callback_status": status},
+            raw_set=(
+                "#callback_attempts = list_append(if_not_exists(#callback_attempts, :empty), :attempt)",
+            ),
+            condition=f"attribute_exists(#{JOB_PARTITION_KEY})",
+            values={"empty": [], "attempt": [attempt.model_dump(mode="json")]},
+        )
         return Op("update_item", request, parse=lambda _: True, on_conflict=lambda _: False)
 
     # -- fleet registry (same table, `worker#<id>` keys, status "worker")

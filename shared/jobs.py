@@ -1,8 +1,9 @@
 """The job model: what a submitted transcription is, and the states it moves through.
 
 States only move forward: `queued` → `processing` → `completed` | `failed` | `cancelled`
-(a job whose worker gives it back returns to `queued`). The store enforces this with
-conditional writes; this module only describes the data.
+(a job whose worker gives it back returns to `queued`). A job made by `POST /uploads` starts
+`awaiting_upload` and becomes `queued` (or `failed`) when its object arrives. The store
+enforces this with conditional writes; this module only describes the data.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from shared.stages import Stage
 
 
 class JobStatus(StrEnum):
+    AWAITING_UPLOAD = "awaiting_upload"
     QUEUED = "queued"
     PROCESSING = "processing"
     COMPLETED = "completed"
@@ -56,6 +58,43 @@ class JobOptions(BaseModel):
         return self
 
 
+class ListenOptions(BaseModel):
+    """What a `POST /v1/listen` asked for beyond `JobOptions`: pipeline extras the seed's form lacks,
+    and how to shape the answer (Deepgram returns only the parts a request turns on)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    requested_model: str | None = None  # a Deepgram model name served by the default Whisper model
+    diarize: bool = False
+    punctuate: bool = False
+    smart_format: bool = False
+    paragraphs: bool = False
+    utterances: bool = False
+    utt_split: float = Field(0.8, gt=0)
+    detect_language: bool = False
+    multichannel: bool = False
+    keyterms: tuple[str, ...] = ()  # `keyterm` and `keywords`, given to Whisper as hotwords
+    tags: tuple[str, ...] = ()
+
+
+class CallbackTarget(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    url: str
+    method: str = "POST"
+
+
+class CallbackAttempt(BaseModel):
+    """One delivery of a job's result to its callback URL."""
+
+    model_config = ConfigDict(frozen=True)
+
+    attempt: int
+    at: str
+    status_code: int | None = None  # None: no HTTP answer (refused, timed out)
+    error: str | None = None
+
+
 class Job(BaseModel):
     """One row of the jobs table."""
 
@@ -69,8 +108,8 @@ class Job(BaseModel):
     options: JobOptions
     upload_key: str
     filename: str
-    size_bytes: int = 0
-    content_type: str | None = None
+    size_bytes: int = 0  # while awaiting_upload: the declared size (0: none declared)
+    content_type: str | None = None  # while awaiting_upload: the declared type the upload must have
     progress: Stage | None = None
     error: str | None = None  # why the job failed, for the user
     last_error: str | None = None  # why the last attempt gave the job back (retryable errors)
@@ -80,6 +119,13 @@ class Job(BaseModel):
     cancel_requested: bool = False
     started_at: str | None = None
     finished_at: str | None = None
+    project_id: str | None = None  # the API key's project; None when submitted without auth
+    source_url: str | None = None  # audio the worker fetches (then `upload_key` is empty)
+    listen: ListenOptions | None = None  # set for `POST /v1/listen` jobs
+    callback: CallbackTarget | None = None
+    callback_attempts: tuple[CallbackAttempt, ...] = ()
+    callback_status: str | None = None  # "retrying", then "delivered" or "failed"
+    result_copy_key: str | None = None  # drop-folder jobs: the result is also written here
 
     @property
     def first_stage(self) -> Stage:

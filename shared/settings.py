@@ -68,6 +68,31 @@ class Settings(BaseSettings):
     # (Lambda's response payload limit is 6 MB).
     max_lambda_response_bytes: int = Field(5_000_000, ge=1)
 
+    # --- presigned uploads, the incoming/ drop folder and S3 sources (docs/uploads.md)
+    # Lifetime of the URLs `POST /uploads` hands out (SigV4 allows 7 days at most). The job then
+    # waits JOB_EXPIRY_SECONDS more for an upload begun in time, and expires if none arrived.
+    upload_url_expiry_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
+    # Other buckets `POST /jobs {"s3_uri": ...}` may read, comma-separated (the service's own
+    # bucket always may; the API's role must be granted s3:GetObject on the others).
+    s3_uri_allowed_buckets: str = ""
+    # The emulator's stand-in for S3 invoking the ingest Lambda: ObjectCreated events on uploads/
+    # and incoming/ go to this queue, which the local run's ingest consumer reads.
+    ingest_queue_name: str = "whisper-diarization-ingest"
+
+    # --- API keys, the Deepgram-compatible /v1/listen, URL sources and callbacks
+    auth_required: bool = False  # require `Authorization: Token|Bearer <key>` (all but /health, /docs)
+    # A /v1/listen without `callback` waits this long for its job, then answers 504 with the request_id.
+    listen_max_wait_seconds: float = Field(600.0, gt=0)
+    # URL sources and callback URLs may reach private, loopback and link-local addresses only when
+    # true (tests, a lab network); otherwise the worker refuses them at connect time (no SSRF).
+    url_fetch_allow_private: bool = False
+    url_fetch_max_bytes: int = Field(2 * 1024**3, ge=1)
+    url_fetch_timeout_seconds: float = Field(600.0, gt=0)  # the whole download
+    # Deepgram retries a failed callback up to 10 times, 30 s apart.
+    callback_max_attempts: int = Field(10, ge=1, le=100)
+    callback_retry_seconds: float = Field(30.0, ge=0)
+    callback_timeout_seconds: float = Field(30.0, gt=0)  # one delivery attempt
+
     # --- models and pipeline defaults
     model_dir: Path | None = None
     model_cache_dir: Path = Path.home() / ".cache" / "whisper-diarization"
@@ -88,6 +113,12 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_model_dir_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
+
+    @property
+    def source_buckets(self) -> frozenset[str]:
+        """Buckets an `s3_uri` may name: S3_URI_ALLOWED_BUCKETS and the service's own."""
+        listed = (name.strip() for name in self.s3_uri_allowed_buckets.split(","))
+        return frozenset(name for name in listed if name) | {self.bucket_name}
 
 
 @lru_cache

@@ -103,7 +103,9 @@ def download(s3: Any, bucket: str, key: str, destination: Path) -> Path:
     return destination
 
 
-def put_result(s3: Any, bucket: str, job_id: str, body: bytes) -> str:
+def put_result(s3: Any, bucket: str, job_id: str, body: bytes, *, also_at: str | None = None) -> str:
+    """Write `results/{job_id}.json`, and the same at `also_at` (a drop-folder job's result name)."""
     key = result_key(job_id)
-    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    for target in (key, also_at) if also_at else (key,):
+        s3.put_object(Bucket=bucket, Key=target, Body=body, ContentType="application/json")
     return key

@@ -140,6 +140,7 @@ def _test_environment(endpoint: str, tmp_path: Path, **overrides: str) -> dict[s
         "BUCKET_NAME": f"jobs-{suffix}",
         "QUEUE_NAME": f"jobs-{suffix}",
         "DLQ_NAME": f"jobs-{suffix}-dlq",
+        "INGEST_QUEUE_NAME": f"jobs-{suffix}-ingest",
         "TABLE_NAME": f"jobs-{suffix}",
         "UPLOAD_DIR": str(tmp_path / "worker-uploads"),
         "VISIBILITY_TIMEOUT_SECONDS": "30",
@@ -230,3 +231,165 @@ def spawn_worker(aws: AwsEnv, tmp_path: Path) -> Iterator[Callable[..., WorkerPr
             worker.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             worker.kill()
+
+
+# --- real HTTP on loopback: the API served by uvicorn, and a programmable receiver ---------------
+@pytest.fixture
+def live_api(aws: AwsEnv) -> Iterator[str]:
+    """The app served over real HTTP on loopback (uvicorn in a thread), for clients that need a
+    base URL (the Deepgram SDK, the client CLI). Yields the base URL."""
+    import threading
+
+    import uvicorn
+
+    from api_lambda.app import create_app
+
+    port = free_port()
+    config = uvicorn.Config(create_app(aws.settings), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="live-api", daemon=True)
+    thread.start()
+    wait_for(lambda: server.started or not thread.is_alive(), "the API to listen")
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    answered: int
+
+
+class Receiver:
+    """A loopback HTTP server that records every request. POST/PUT are answered with the next
+    status from `answers` (`default` once they run out); GET serves `files` by path (or redirects,
+    from `redirects`)."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received: list[Received] = []
+        self.answers: list[int] = []
+        self.default = 200
+        self.files: dict[str, bytes] = {}
+        self.redirects: dict[str, str] = {}
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _record(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver.lock:
+                    status = receiver.answers.pop(0) if receiver.answers else receiver.default
+                    receiver.received.append(
+                        Received(self.command, self.path, dict(self.headers.items()), body, status)
+                    )
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_POST = do_PUT = _record
+
+            def do_GET(self) -> None:
+                with receiver.lock:
+                    status = (
+                        302
+                        if self.path in receiver.redirects
+                        else 200
+                        if self.path in receiver.files
+                        else 404
+                    )
+                    receiver.received.append(
+                        Received("GET", self.path, dict(self.headers.items()), b"", status)
+                    )
+                if self.path in receiver.redirects:
+                    self.send_response(302)
+                    self.send_header("Location", receiver.redirects[self.path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                data = receiver.files.get(self.path)
+                self.send_response(200 if data is not None else 404)
+                self.send_header("Content-Length", str(len(data or b"")))
+                self.end_headers()
+                self.wfile.write(data or b"")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="receiver", daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def posts(self, path: str) -> list[Received]:
+        """The POST/PUT requests to `path`."""
+        with self.lock:
+            return [r for r in self.received if r.path == path and r.method != "GET"]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+# --- S3 event ingestion (api_lambda/ingest.py) ------------------------------------------------------
+def ingest_events(aws: AwsEnv) -> list[dict[str, Any]]:
+    """Take every notification waiting in this test's ingest queue: the events the emulator sent
+    while objects were written under uploads/ and incoming/ (and the s3:TestEvent of the setup)."""
+    import json
+
+    sqs, url = aws.client("sqs"), aws.resources.ingest_queue_url
+    events = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            events.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return events
+
+
+def run_ingest(aws: AwsEnv, *events: dict[str, Any]) -> list[tuple[str, str]]:
+    """`process_event` on each event, as the ingest consumer and the Lambda handler run it:
+    `(key, outcome)` per object."""
+    import asyncio
+
+    from aiobotocore.session import get_session
+
+    from api_lambda.aws import open_clients
+    from api_lambda.ingest import process_event
+
+    async def run() -> list[tuple[str, str]]:
+        async with open_clients(get_session(), aws.settings) as clients:
+            outcomes = []
+            for event in events:
+                outcomes += [(key, outcome.value) for key, outcome in await process_event(clients, event)]
+            return outcomes
+
+    loop = asyncio.new_event_loop()  # not asyncio.run: it would unset the loop Mangum's tests rely on
+    try:
+        return loop.run_until_complete(run())
+    finally:
+        loop.close()
+
+
+def ingest_pending(aws: AwsEnv) -> list[tuple[str, str]]:
+    return run_ingest(aws, *ingest_events(aws))

@@ -31,7 +31,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from shared import resources
-from shared.aws_bootstrap import DLQ_RETENTION_SECONDS, table_definition
+from shared.aws_bootstrap import DLQ_RETENTION_SECONDS, INGEST_PREFIXES, table_definition
 from shared.model_catalog import KNOWN_MODELS, available_models
 from shared.settings import Settings
 from tests.fixtures_aws import AwsEnv
@@ -279,6 +279,28 @@ def test_s3_notifications_feed_the_ingest_function() -> None:
         assert rule["Name"] == "prefix"
         prefixes.append(rule["Value"])
     assert sorted(prefixes) == sorted([resources.UPLOADS_PREFIX, resources.INCOMING_PREFIX])
+    assert sorted(prefixes) == sorted(INGEST_PREFIXES)  # the emulator's notifications (aws_bootstrap)
+
+
+def test_emulator_notifications_match_the_ingest_function(aws: AwsEnv) -> None:
+    config = aws.client("s3").get_bucket_notification_configuration(Bucket=aws.settings.bucket_name)
+    rules = [q["Filter"]["Key"]["FilterRules"] for q in config["QueueConfigurations"]]
+    assert sorted(rule["Value"] for (rule,) in rules) == sorted(INGEST_PREFIXES)
+    assert all(q["Events"] == ["s3:ObjectCreated:*"] for q in config["QueueConfigurations"])
+
+
+def test_ingest_function_may_remove_refused_uploads_only() -> None:
+    statements = [s for w, s in _statements() if w == "IngestFunction"]
+    deletes = [s for s in statements if "s3:DeleteObject" in s["Action"]]
+    assert [literal_sub(s["Resource"]) for s in deletes] == [f"{BUCKET_BY_NAME}/{resources.UPLOADS_PREFIX}*"]
+
+
+BUCKET_BY_NAME = "arn:${AWS::Partition}:s3:::${BucketNamePrefix}-${AWS::AccountId}-${AWS::Region}"
+
+
+def literal_sub(value: Any) -> str:
+    assert isinstance(value, dict) and set(value) == {"Fn::Sub"}, value
+    return value["Fn::Sub"]
 
 
 def test_ingest_function_never_references_the_bucket_resource() -> None:
@@ -330,8 +352,6 @@ def test_lifecycle_matches_the_emulator_bootstrap(aws: AwsEnv) -> None:
 @pytest.mark.parametrize("function", sorted(functions()))
 def test_handler_is_importable(function: str) -> None:
     module_name, _, attribute = props(function)["Handler"].rpartition(".")
-    if importlib.util.find_spec(module_name) is None:
-        pytest.skip(f"{module_name} is not written yet (the template's {function} points at it)")
     module = importlib.import_module(module_name)
     assert callable(getattr(module, attribute)), props(function)["Handler"]
 

@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
+from api_lambda.auth import PrincipalDep, visible_job
 from api_lambda.deps import AwsDep, LambdaModeDep, SettingsDep
+from api_lambda.enqueue import enqueue
 from api_lambda.fleet import fleet_capabilities
-from api_lambda.schemas import ErrorBody, JobCreated, JobState, Message
+from api_lambda.schemas import ErrorBody, JobCreated, JobFromS3, JobState, Message
 from api_lambda.sniff import SNIFF_BYTES, check_upload_head
 from api_lambda.submission import SubmitForm, resolve_options
 from api_lambda.upload_guard import upload_limit
@@ -18,7 +20,6 @@ from shared.deepgram import DeepgramResponse
 from shared.errors import JobStateConflict
 from shared.exporters import MEDIA_TYPES, ExportFormat, export
 from shared.jobs import JobStatus, new_job_id
-from shared.queue import JobMessage
 from shared.resources import result_key, upload_key
 from shared.storage import delete_job_objects, upload_stream
 
@@ -34,11 +35,21 @@ _ERRORS = {
 DELETE_ATTEMPTS = 5  # re-reads when the job changes state under a DELETE
 
 
-@router.post("", status_code=201, response_model=JobCreated, responses=_ERRORS)
+@router.post(
+    "",
+    status_code=201,
+    response_model=JobCreated,
+    responses=_ERRORS,
+    # The JSON alternative is served by routes/uploads.py (`{"upload_id"}` or `{"s3_uri"}`).
+    openapi_extra={
+        "requestBody": {"content": {"application/json": {"schema": JobFromS3.model_json_schema()}}}
+    },
+)
 async def submit_job(
     settings: SettingsDep,
     aws: AwsDep,
     lambda_mode: LambdaModeDep,
+    principal: PrincipalDep,
     file: Annotated[UploadFile, File(description="Audio or video (wav, mp3, webm, m4a, ...)")],
     whisper_model: Annotated[str | None, Form(description="Default: DEFAULT_WHISPER_MODEL")] = None,
     language: Annotated[str | None, Form(description="Whisper language code; empty: detect")] = None,
@@ -92,21 +103,16 @@ async def submit_job(
             filename=filename,
             size_bytes=size,
             content_type=file.content_type,
-        )
-        await aws.store.run(ops.create(job))
-        undo.push_async_callback(aws.store.run, ops.forget_unsent(job_id))
-        message = JobMessage(
-            job_id=job_id, bucket=settings.bucket_name, upload_key=key, created_at=job.created_at
-        )
-        await aws.sqs.send_message(QueueUrl=await aws.queue_url(), MessageBody=message.to_body())
+        ).model_copy(update={"project_id": principal.project_id})
+        await enqueue(aws, settings, job, undo)
         undo.pop_all()
     position = await aws.store.run(ops.count(JobStatus.QUEUED, created_before=job.created_at))
     return JobCreated(job_id=job_id, position=position)
 
 
 @router.get("/{job_id}", response_model=JobState, response_model_exclude_none=True, responses=_ERRORS)
-async def get_job(job_id: str, aws: AwsDep) -> JobState:
-    job = await aws.store.get(job_id)
+async def get_job(job_id: str, aws: AwsDep, principal: PrincipalDep) -> JobState:
+    job = await visible_job(aws, principal, job_id)
     state = JobState(job_id=job.job_id, status=job.status)
     if job.status is JobStatus.QUEUED:
         position = await aws.store.run(aws.store.ops.count(JobStatus.QUEUED, created_before=job.created_at))
@@ -131,11 +137,12 @@ async def get_result(
     settings: SettingsDep,
     aws: AwsDep,
     lambda_mode: LambdaModeDep,
+    principal: PrincipalDep,
     format: Annotated[
         ExportFormat, Query(description="json (Deepgram), srt, vtt, txt or rttm")
     ] = ExportFormat.JSON,
 ) -> Response:
-    job = await aws.store.get(job_id)
+    job = await visible_job(aws, principal, job_id)
     if job.status is not JobStatus.COMPLETED:
         raise JobStateConflict(f"Job {job_id} has no result: it is {job.status.value}")
     s3_object = await aws.s3.get_object(Bucket=settings.bucket_name, Key=result_key(job_id))
@@ -158,13 +165,13 @@ async def get_result(
 
 
 @router.delete("/{job_id}", response_model=Message, responses=_ERRORS)
-async def delete_job(job_id: str, settings: SettingsDep, aws: AwsDep) -> Message:
+async def delete_job(job_id: str, settings: SettingsDep, aws: AwsDep, principal: PrincipalDep) -> Message:
     """Cancel a queued job, ask a processing one to stop at its next stage, or remove a finished
     job's audio, result and record."""
     ops = aws.store.ops
     for _ in range(DELETE_ATTEMPTS):
-        job = await aws.store.get(job_id)
-        if job.status is JobStatus.QUEUED:
+        job = await visible_job(aws, principal, job_id)
+        if job.status in (JobStatus.QUEUED, JobStatus.AWAITING_UPLOAD):
             if await aws.store.run(ops.cancel_queued(job_id)) is not None:
                 await delete_job_objects(aws.s3, settings.bucket_name, job_id)
                 return Message(message="Job deleted")

@@ -6,6 +6,7 @@ import asyncio
 
 from fastapi import APIRouter
 
+from api_lambda.auth import PrincipalDep
 from api_lambda.deps import AwsDep, SettingsDep
 from api_lambda.fleet import fleet_capabilities
 from api_lambda.schemas import Health, Models
@@ -28,8 +29,9 @@ async def health(aws: AwsDep) -> Health:
 
 
 @router.get("/models", response_model=Models)
-async def models(settings: SettingsDep, aws: AwsDep) -> Models:
-    """Union of live workers' models (or this host's, when no worker is registered)."""
+async def models(settings: SettingsDep, aws: AwsDep, _: PrincipalDep) -> Models:
+    """Union of live workers' models (or this host's, when no worker is registered); needs a key
+    when AUTH_REQUIRED is on, like every endpoint but `/health` and the docs."""
     fleet = await fleet_capabilities(aws, settings)
     try:
         default_stemming = resolve_options(SubmitForm(), settings, fleet).stemming

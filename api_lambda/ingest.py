@@ -1,0 +1,139 @@
+"""The ingest Lambda: S3 ObjectCreated events on uploads/ and incoming/ become queued jobs.
+
+`handler` is what AWS invokes (S3 → Lambda); the emulator's ingest consumer
+(`gpu_worker/ingest_consumer.py`) hands `process_event` the same event bodies from SQS. Per object:
+
+- `uploads/{job_id}/presigned/{name}` (a `POST /uploads` upload): its `awaiting_upload` job is
+  checked and queued, or failed with the reason and the object deleted. An object whose job is
+  gone (expired, cancelled, deleted) or already finished is deleted: the upload came too late.
+- `uploads/{job_id}/{name}` (the API's own uploads and copies): skipped, the API queued the job.
+- `incoming/...` (the drop folder): a job with parameters from the object's metadata, whose result
+  is also written to `results/...` under the same name.
+
+Everything is idempotent (conditional writes, deterministic drop-folder ids): duplicate events,
+the two a completed multipart upload emits, and retried invocations queue each job once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+from aiobotocore.session import get_session
+
+from api_lambda.admission import REFUSALS, admit_drop, head_object, live_job, start_upload
+from api_lambda.aws import AwsClients, open_clients
+from shared.errors import ServiceError
+from shared.ingestion import ObjectCreated, is_drop_key, object_events, parse_upload_key
+from shared.jobs import JobStatus
+from shared.logging import configure_logging, get_logger
+from shared.resources import UPLOADS_PREFIX
+from shared.settings import get_settings
+
+log = get_logger(__name__)
+_session = get_session()  # kept across warm invocations: it caches the service models
+
+
+class Outcome(StrEnum):
+    QUEUED = "queued"  # a job was queued for the object
+    REFUSED = "refused"  # its job failed with the reason (too large, wrong type, not audio, bad parameters)
+    DUPLICATE = "duplicate"  # the object's job was already queued or further (a repeated event)
+    TOO_LATE = "too_late"  # a presigned upload whose job is gone or finished: the object was deleted
+    SKIPPED = "skipped"  # not for ingestion: the API's own upload, another bucket or prefix
+    GONE = "gone"  # the object was deleted before its event was handled
+
+
+async def _presigned_or_own(aws: AwsClients, created: ObjectCreated) -> Outcome:
+    parsed = parse_upload_key(created.key)
+    if parsed is None:
+        log.warning("ingest_unknown_upload_key", key=created.key)
+        return Outcome.SKIPPED
+    if not parsed.presigned:  # the API wrote it; its row may not exist yet, and that is fine
+        return Outcome.SKIPPED
+    job = await live_job(aws, parsed.job_id)
+    if job is None or job.upload_key != created.key or job.status.finished:
+        await aws.s3.delete_object(Bucket=created.bucket, Key=created.key)
+        reason = "no live job" if job is None or job.upload_key != created.key else f"job {job.status}"
+        log.warning("upload_too_late", key=created.key, job_id=parsed.job_id, reason=reason)
+        return Outcome.TOO_LATE
+    if job.status is not JobStatus.AWAITING_UPLOAD:
+        return Outcome.DUPLICATE
+    try:
+        started = await start_upload(aws, job)
+    except REFUSALS:
+        return Outcome.REFUSED
+    except ServiceError as error:
+        if error.retryable:
+            raise
+        return Outcome.GONE  # UploadNotReceived: deleted since the event
+    return Outcome.QUEUED if started is not None else Outcome.DUPLICATE
+
+
+async def _dropped(aws: AwsClients, created: ObjectCreated) -> Outcome:
+    stored = await head_object(aws, created.bucket, created.key)
+    if stored is None:
+        return Outcome.GONE
+    job = await admit_drop(aws, stored)
+    if job is None:
+        return Outcome.DUPLICATE
+    return Outcome.REFUSED if job.status is JobStatus.FAILED else Outcome.QUEUED
+
+
+async def process_object(aws: AwsClients, created: ObjectCreated) -> Outcome:
+    if created.bucket != aws.settings.bucket_name:
+        return Outcome.SKIPPED
+    if created.key.startswith(UPLOADS_PREFIX):
+        return await _presigned_or_own(aws, created)
+    if is_drop_key(created.key):
+        return await _dropped(aws, created)
+    return Outcome.SKIPPED
+
+
+async def process_event(aws: AwsClients, event: Mapping[str, Any]) -> list[tuple[str, Outcome]]:
+    """Handle every ObjectCreated record of one S3 notification; `(key, outcome)` for each.
+
+    Each record is handled on its own. A transient failure of any is raised after the others have
+    run, so the whole event is retried (S3 → Lambda retries twice; the consumer's SQS message comes
+    back): records already handled come out DUPLICATE the second time.
+    """
+    outcomes: list[tuple[str, Outcome]] = []
+    failure: BaseException | None = None
+    for created in object_events(event):
+        try:
+            outcome = await process_object(aws, created)
+        except Exception as error:  # retried with the event
+            log.exception("ingest_failed", bucket=created.bucket, key=created.key)
+            failure = failure or error
+            continue
+        log.info("ingested", key=created.key, outcome=outcome.value, s3_event=created.event_name)
+        outcomes.append((created.key, outcome))
+    if failure is not None:
+        raise failure
+    return outcomes
+
+
+async def _handle(event: Mapping[str, Any]) -> dict[str, Any]:
+    settings = get_settings()
+    configure_logging(settings)
+    async with open_clients(_session, settings) as aws:
+        outcomes = await process_event(aws, event)
+    return {"outcomes": [{"key": key, "outcome": outcome.value} for key, outcome in outcomes]}
+
+
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """One loop per process, reused by warm invocations. Unlike `asyncio.run`, it never unsets the
+    thread's current loop, which Mangum's handler in the same process still asks for."""
+    global _loop
+    if _loop is None or _loop.is_closed():
+        _loop = asyncio.new_event_loop()
+    return _loop
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """AWS Lambda entry point for S3 event notifications (asynchronous invocation)."""
+    return _event_loop().run_until_complete(_handle(event))

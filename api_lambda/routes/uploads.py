@@ -1,0 +1,172 @@
+"""`POST /uploads` (presigned S3 uploads), `POST /jobs` with a JSON body (start an upload's job, or
+transcribe an object already in S3) and `GET /jobs?source_key=` (the job of a dropped file).
+
+Large files go straight to S3: Lambda's 6 MB payload cap never applies. The object's
+ObjectCreated event starts its job (`api_lambda/ingest.py`); `POST /jobs {"upload_id"}` does the
+same on request, for clients that want the answer (or the refusal) at once.
+
+This router must be included before `routes.jobs`: its JSON `POST /jobs` only matches JSON
+requests and lets the multipart form fall through to the original route.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.routing import APIRoute
+from starlette.routing import Match
+from starlette.types import Scope
+
+from api_lambda.admission import drop_job, job_status_conflict, start_upload, submit_s3_object
+from api_lambda.auth import PrincipalDep, visible_job
+from api_lambda.deps import AwsDep, SettingsDep
+from api_lambda.fleet import fleet_capabilities
+from api_lambda.schemas import (
+    DropJob,
+    ErrorBody,
+    JobCreated,
+    JobFromS3,
+    JobParameters,
+    PresignedPost,
+    PresignedPut,
+    UploadCreated,
+    UploadRequest,
+)
+from api_lambda.submission import SubmitForm, resolve_options
+from shared.errors import InvalidParameter, PayloadTooLarge
+from shared.ingestion import check_media_type, presigned_upload_key
+from shared.jobs import JobStatus, new_job_id
+from shared.resources import INCOMING_PREFIX
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The object is empty or clearly not audio"},
+    403: {"model": ErrorBody, "description": "s3_uri names a bucket or prefix the service may not read"},
+    404: {"model": ErrorBody, "description": "Unknown (or expired) job"},
+    409: {"model": ErrorBody, "description": "The upload has not arrived, or the job already left"},
+    413: {"model": ErrorBody, "description": "Larger than the limit (or than the declared size)"},
+    415: {"model": ErrorBody, "description": "A content type that is not audio or video"},
+    422: {"model": ErrorBody, "description": "Invalid parameter, or a model this deployment lacks"},
+}
+
+
+class JsonBodyRoute(APIRoute):
+    """Matches only requests with a JSON body, so one path can take JSON and multipart."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        content_type = dict(scope.get("headers", [])).get(b"content-type", b"")
+        if match is not Match.NONE and not content_type.split(b";")[0].strip().endswith(b"json"):
+            return Match.NONE, {}
+        return match, child
+
+
+router = APIRouter(tags=["uploads"])
+
+
+def _form(parameters: JobParameters) -> SubmitForm:
+    return SubmitForm(**parameters.model_dump(include=set(JobParameters.model_fields)))
+
+
+@router.post("/uploads", status_code=201, response_model=UploadCreated, responses=_ERRORS)
+async def create_upload(
+    request: UploadRequest, settings: SettingsDep, aws: AwsDep, principal: PrincipalDep
+) -> UploadCreated:
+    """A job waiting for its file, and where to put the file: a presigned PUT URL, and a presigned
+    POST form for browsers. The upload starts the job; one that never comes expires with it."""
+    options = resolve_options(_form(request), settings, await fleet_capabilities(aws, settings))
+    limit = settings.max_upload_bytes
+    if request.size_bytes is not None and request.size_bytes > limit:
+        raise PayloadTooLarge(f"File too large: the limit is {limit} bytes")
+    check_media_type(request.content_type)
+    job_id = new_job_id()
+    key = presigned_upload_key(job_id, request.filename)
+    ops = aws.store.ops
+    job = ops.awaiting_job(
+        job_id,
+        options,
+        upload_key=key,
+        filename=key.rpartition("/")[2],
+        size_bytes=request.size_bytes or 0,
+        content_type=request.content_type,
+    ).model_copy(update={"project_id": principal.project_id})
+    await aws.store.run(ops.create(job))
+
+    bucket, lifetime = settings.bucket_name, settings.upload_url_expiry_seconds
+    put_params: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    headers, fields = {}, {}
+    conditions: list[Any] = [["content-length-range", 1, request.size_bytes or limit]]
+    if request.content_type:  # signed: S3 refuses another type (the emulator doesn't; ingest does)
+        put_params["ContentType"] = headers["Content-Type"] = fields["Content-Type"] = request.content_type
+        conditions.append({"Content-Type": request.content_type})
+    if request.size_bytes:
+        put_params["ContentLength"] = request.size_bytes
+    put_url = await aws.s3.generate_presigned_url("put_object", Params=put_params, ExpiresIn=lifetime)
+    post = await aws.s3.generate_presigned_post(
+        bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=lifetime
+    )
+    return UploadCreated(
+        job_id=job_id,
+        upload_id=job_id,
+        key=key,
+        max_bytes=request.size_bytes or limit,
+        expires_at=(datetime.now(UTC) + timedelta(seconds=lifetime)).isoformat(timespec="seconds"),
+        put=PresignedPut(url=put_url, headers=headers),
+        post=PresignedPost(url=post["url"], fields=post["fields"]),
+    )
+
+
+async def submit_job_from_s3(
+    body: JobFromS3, settings: SettingsDep, aws: AwsDep, principal: PrincipalDep
+) -> JobCreated:
+    """`POST /jobs` with JSON: `{"upload_id"}` starts a presigned upload's job (as its S3 event
+    would); `{"s3_uri", ...parameters}` queues an object already in an allowed bucket."""
+    if body.upload_id is not None:
+        if body.parameters_given():
+            raise InvalidParameter(
+                'an upload\'s parameters are set by POST /uploads; send only {"upload_id"} here '
+                f"(got {', '.join(sorted(body.parameters_given()))})"
+            )
+        job = await visible_job(aws, principal, body.upload_id)
+        if job.status is JobStatus.AWAITING_UPLOAD:
+            await start_upload(aws, job)
+            job = await aws.store.get(job.job_id)
+        if job.status is not JobStatus.QUEUED:
+            raise job_status_conflict(job)
+    else:
+        assert body.s3_uri is not None
+        job = await submit_s3_object(aws, body.s3_uri, _form(body), project_id=principal.project_id)
+    position = await aws.store.run(aws.store.ops.count(JobStatus.QUEUED, created_before=job.created_at))
+    return JobCreated(job_id=job.job_id, position=position)
+
+
+router.add_api_route(
+    "/jobs",
+    submit_job_from_s3,
+    methods=["POST"],
+    status_code=201,
+    response_model=JobCreated,
+    responses=_ERRORS,
+    route_class_override=JsonBodyRoute,
+    include_in_schema=False,  # documented on the multipart route, which owns POST /jobs in OpenAPI
+)
+
+
+@router.get("/jobs", response_model=DropJob, response_model_exclude_none=True, responses=_ERRORS)
+async def find_drop_job(
+    source_key: Annotated[str, Query(description=f"Key of a file dropped under {INCOMING_PREFIX}")],
+    aws: AwsDep,
+    principal: PrincipalDep,
+) -> DropJob:
+    """The job of the file now at `source_key` (its id is derived from the object, so a file
+    dropped again with other bytes or parameters is another job)."""
+    job = await drop_job(aws, source_key)
+    job = await visible_job(aws, principal, job.job_id)
+    return DropJob(
+        job_id=job.job_id,
+        status=job.status,
+        source_key=source_key,
+        result_key=job.result_copy_key,
+        error=job.error if job.status is JobStatus.FAILED else None,
+    )

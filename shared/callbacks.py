@@ -1,0 +1,98 @@
+"""Deliver a finished job to its callback URL as Deepgram does: POST (or PUT) the JSON, retry any
+non-2xx answer or unreachable receiver up to `CALLBACK_MAX_ATTEMPTS` times, `CALLBACK_RETRY_SECONDS`
+apart, and report every attempt so the job records it.
+
+The body is what `/v1/listen` would have answered: the Deepgram response, or Deepgram's error
+shape when the job failed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from shared.deepgram_shape import error_body, listen_response
+from shared.errors import ServiceError
+from shared.jobs import CallbackAttempt, CallbackTarget, Job, ListenOptions, utc_now_iso
+from shared.logging import get_logger
+from shared.settings import Settings
+from shared.url_fetch import send
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class CallbackPolicy:
+    attempts: int
+    interval: float
+    timeout: float
+    allow_private: bool
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CallbackPolicy:
+        return cls(
+            attempts=settings.callback_max_attempts,
+            interval=settings.callback_retry_seconds,
+            timeout=settings.callback_timeout_seconds,
+            allow_private=settings.url_fetch_allow_private,
+        )
+
+
+def callback_body(job: Job, result: Mapping[str, Any] | None) -> bytes:
+    """The JSON a job's callback receives: its result shaped as `/v1/listen` answers, or the error."""
+    if result is not None:
+        return json.dumps(listen_response(result, job.listen or ListenOptions())).encode()
+    message = job.error or f"the job ended {job.status.value}"
+    return json.dumps(error_body(400, message, job.job_id)).encode()
+
+
+def deliver(
+    target: CallbackTarget,
+    body: bytes,
+    policy: CallbackPolicy,
+    *,
+    on_attempt: Callable[[CallbackAttempt, str], None],
+    stop: threading.Event | None = None,
+) -> bool:
+    """Send until a 2xx answer or the attempts run out; True when delivered. `on_attempt` gets each
+    attempt and the delivery's status after it ("retrying", "delivered" or "failed"). `stop` cuts
+    the waits between attempts short (shutdown)."""
+    for number in range(1, policy.attempts + 1):
+        status_code: int | None = None
+        error: str | None = None
+        try:
+            status_code = send(
+                target.method,
+                target.url,
+                body,
+                content_type="application/json",
+                timeout=policy.timeout,
+                allow_private=policy.allow_private,
+            )
+            if not 200 <= status_code < 300:
+                error = f"HTTP {status_code}"
+        except ServiceError as failure:
+            error = failure.message
+        except Exception as failure:  # a receiver's oddity must not kill the delivery thread
+            error = f"{type(failure).__name__}: {failure}"
+        delivered = error is None
+        last = delivered or number == policy.attempts or (stop is not None and stop.is_set())
+        state = "delivered" if delivered else ("failed" if last else "retrying")
+        on_attempt(
+            CallbackAttempt(attempt=number, at=utc_now_iso(), status_code=status_code, error=error), state
+        )
+        if last:
+            if not delivered:
+                log.warning(
+                    "callback_failed", host=urlsplit(target.url).hostname, attempts=number, error=error
+                )
+            return delivered
+        if stop is not None:
+            stop.wait(policy.interval)
+        else:
+            threading.Event().wait(policy.interval)
+    return False

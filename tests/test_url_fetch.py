@@ -1,0 +1,75 @@
+"""Fetching user-supplied URLs against a real HTTP server on loopback: size limit, errors,
+redirects, credentials in the URL, and the refusal of non-public addresses at connect time."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from shared.errors import PayloadTooLarge
+from shared.url_fetch import UrlFetchError, UrlNotAllowed, fetch_to_file, send
+from shared.url_policy import check_url
+from tests.fixtures_aws import Receiver
+
+
+def fetch(url: str, tmp_path: Path, max_bytes: int = 1000, allow_private: bool = True) -> Path:
+    return fetch_to_file(
+        url, tmp_path / "audio", max_bytes=max_bytes, timeout=30.0, allow_private=allow_private
+    )
+
+
+def test_a_file_is_fetched_following_redirects(receiver: Receiver, tmp_path: Path) -> None:
+    receiver.files["/a.wav"] = b"RIFF" + bytes(100)
+    receiver.redirects["/old.wav"] = "/a.wav"
+    assert fetch(f"{receiver.url}/old.wav", tmp_path).read_bytes() == b"RIFF" + bytes(100)
+
+
+def test_limits_and_http_errors(receiver: Receiver, tmp_path: Path) -> None:
+    receiver.files["/big.wav"] = bytes(2000)
+    receiver.files["/empty.wav"] = b""
+    with pytest.raises(PayloadTooLarge, match="1000"):
+        fetch(f"{receiver.url}/big.wav", tmp_path)
+    with pytest.raises(UrlFetchError, match="HTTP 404"):
+        fetch(f"{receiver.url}/missing.wav", tmp_path)
+    with pytest.raises(UrlFetchError, match="empty"):
+        fetch(f"{receiver.url}/empty.wav", tmp_path)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_private_addresses_are_refused_at_connect_time(receiver: Receiver, tmp_path: Path, host: str) -> None:
+    receiver.files["/a.wav"] = b"RIFF"
+    port = receiver.server.server_address[1]
+    with pytest.raises(UrlNotAllowed):
+        fetch(f"http://{host}:{port}/a.wav", tmp_path, allow_private=False)
+    assert receiver.received == []
+
+
+@pytest.mark.parametrize("host", ["127.1", "0x7f000001"])
+def test_a_host_that_only_resolves_to_loopback_is_refused_at_connect_time(
+    receiver: Receiver, tmp_path: Path, host: str
+) -> None:
+    """Not an IP literal, so the cheap check at submission lets it through; the resolver makes it
+    127.0.0.1, which the connect-time check refuses."""
+    receiver.files["/a.wav"] = b"RIFF"
+    url = f"http://{host}:{receiver.server.server_address[1]}/a.wav"
+    assert check_url(url, allow_private=False) == url
+    with pytest.raises(UrlNotAllowed, match="non-public"):
+        fetch(url, tmp_path, allow_private=False)
+    assert receiver.received == []
+
+
+def test_credentials_in_a_callback_url_become_basic_auth(receiver: Receiver) -> None:
+    port = receiver.server.server_address[1]
+    status = send(
+        "POST",
+        f"http://user:p%40ss@127.0.0.1:{port}/hook",
+        b"{}",
+        content_type="application/json",
+        timeout=10.0,
+        allow_private=True,
+    )
+    assert status == 200
+    (call,) = receiver.posts("/hook")
+    assert call.headers["Authorization"] == "Basic " + base64.b64encode(b"user:p@ss").decode()
