@@ -130,10 +130,10 @@ class Worker:
         log.info("worker_stopped", worker_id=self.worker_id)
 
     def _preload(self) -> None:
-        from gpu_worker.pipeline.models import preload
+        from gpu_worker.pipeline.run import warm_up
 
         try:
-            preload(self.settings.default_whisper_model, self.settings)
+            warm_up(self.settings.default_whisper_model, self.settings)
         except ServiceError as error:  # the worker can still run the models it has
             log.warning("preload_failed", model=self.settings.default_whisper_model, error=str(error))
 

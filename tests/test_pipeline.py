@@ -210,3 +210,15 @@ def test_cli_reports_bad_input_clearly(tmp_path) -> None:
     )
     assert done.returncode == 2
     assert "notes.wav" in done.stderr and "error:" in done.stderr
+
+
+def test_warm_up_loads_whisper_and_the_speaker_encoder() -> None:
+    """What a worker calls before its first job: afterwards both models sit in the process caches."""
+    from gpu_worker.pipeline.diarization.embeddings import load_encoder
+    from gpu_worker.pipeline.models import _load
+    from gpu_worker.pipeline.run import warm_up
+
+    load_encoder.cache_clear()
+    warm_up("tiny.en", Settings())
+    assert load_encoder.cache_info().currsize == 1
+    assert _load.cache_info().currsize >= 1

@@ -16,7 +16,7 @@ from gpu_worker.pipeline.types import DecodedAudio, Diarization, ProgressCallbac
 from shared.errors import InvalidParameter
 from shared.settings import DiarizerChoice, Settings, get_settings
 
-__all__ = ["assign_speakers", "backend_for", "run"]
+__all__ = ["assign_speakers", "backend_for", "preload", "run"]
 
 
 def run(
@@ -52,6 +52,22 @@ def run(
         device=device,
         progress=progress,
     )
+
+
+def preload(settings: Settings) -> None:
+    """Run the embedded backend's VAD and speaker encoder once on a second of noise, so a worker's
+    first job doesn't pay for importing torch and librosa, JIT-compiling librosa's mel code and
+    reading the weights (over 10 s on a small CPU host)."""
+    if backend_for(settings) != embedded.BACKEND:
+        return
+    import numpy as np
+
+    from gpu_worker.pipeline.diarization.embeddings import Window, embed_windows
+    from gpu_worker.pipeline.diarization.speech import speech_regions
+
+    noise = np.random.default_rng(0).normal(0.0, 0.01, 16_000).astype(np.float32)
+    speech_regions(noise)
+    embed_windows(noise, [Window(0, noise.size)], device=torch_device(settings))
 
 
 def backend_for(settings: Settings) -> str:

@@ -18,7 +18,7 @@ from shared.settings import Settings, get_settings
 from shared.stages import Stage
 
 from . import align, audio, diarize, output, postprocess, punctuate, separate, transcribe
-from .models import get_whisper
+from .models import get_whisper, preload
 from .options import PipelineOptions
 from .types import DecodedAudio, Diarization, ProgressCallback, SpeakerTurn, no_progress
 
@@ -52,6 +52,12 @@ class _Stages:
 
 def _single_speaker(audio_in: DecodedAudio) -> Diarization:
     return Diarization((SpeakerTurn(0.0, audio_in.duration, 0, 1.0),), 1, "none")
+
+
+def warm_up(whisper_model: str, settings: Settings) -> None:
+    """Load what every job needs (Whisper, the diarizer's models) before the first job arrives."""
+    preload(whisper_model, settings)
+    diarize.preload(settings)
 
 
 def run_pipeline_detailed(
