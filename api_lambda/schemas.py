@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared import jobs as shared_jobs
 from shared.jobs import JobStatus
 from shared.stages import Stage
 
@@ -49,18 +50,10 @@ class ErrorBody(BaseModel):
 
 
 # --- presigned uploads and jobs from objects in S3 (routes/uploads.py) -----------------------------
-class JobParameters(BaseModel):
-    """The `POST /jobs` form fields as JSON. Only types are checked here: ranges, models and
-    languages go through the same validation as the form (`api_lambda.submission`)."""
+class JobParameters(shared_jobs.JobParameters):
+    """The `POST /jobs` form fields as JSON, validated like the form (`api_lambda.submission`)."""
 
-    whisper_model: str | None = None
-    language: str | None = None
-    stemming: bool | None = None
-    suppress_numerals: bool = False
-    batch_size: int | None = None
-    num_speakers: int | None = None
-    min_speakers: int | None = None
-    max_speakers: int | None = None
+    model_config = ConfigDict(frozen=False)
 
     def parameters_given(self) -> set[str]:
         return self.model_fields_set & set(JobParameters.model_fields)

@@ -3,13 +3,11 @@ defaults and what the fleet can run. Every refusal names what to send instead.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pydantic import ValidationError
 
 from shared.errors import InvalidParameter, ModelNotAvailable
 from shared.fleet import FleetCapabilities
-from shared.jobs import JobOptions
+from shared.jobs import JobOptions, JobParameters
 from shared.languages import WHISPER_LANGUAGES, normalize_language
 from shared.model_catalog import KNOWN_MODELS, english_only, where_looked
 from shared.settings import Settings, StemmingDefault
@@ -17,16 +15,8 @@ from shared.settings import Settings, StemmingDefault
 SEPARATION_MODEL = "htdemucs"
 
 
-@dataclass(frozen=True)
-class SubmitForm:
-    whisper_model: str | None = None
-    language: str | None = None
-    stemming: bool | None = None
-    suppress_numerals: bool = False
-    batch_size: int | None = None
-    num_speakers: int | None = None
-    min_speakers: int | None = None
-    max_speakers: int | None = None
+SubmitForm = JobParameters
+"""The parameters as submitted (form, JSON or metadata), before `resolve_options`."""
 
 
 def _model(form: SubmitForm, settings: Settings, fleet: FleetCapabilities) -> str:

@@ -16,7 +16,10 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote_plus
 
+from pydantic import ValidationError
+
 from shared.errors import InvalidAudio, InvalidParameter, ServiceError
+from shared.jobs import JobParameters
 from shared.resources import INCOMING_PREFIX, RESULTS_PREFIX, UPLOADS_PREFIX, upload_key
 
 PRESIGNED_SEGMENT = "presigned"
@@ -136,17 +139,7 @@ def drop_result_key(key: str) -> str:
     return f"{RESULTS_PREFIX}{relative.with_suffix('')}.json"
 
 
-_PARAMETERS: dict[str, type] = {
-    "whisper_model": str,
-    "language": str,
-    "stemming": bool,
-    "suppress_numerals": bool,
-    "batch_size": int,
-    "num_speakers": int,
-    "min_speakers": int,
-    "max_speakers": int,
-}
-_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+_METADATA_PROBLEMS = {"int_parsing": "is not a whole number", "bool_parsing": "is not true or false"}
 
 
 def _parameter_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
@@ -154,7 +147,7 @@ def _parameter_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
     found = {}
     for name, value in metadata.items():
         field = name.lower().replace("-", "_")
-        if field in _PARAMETERS and value.strip():
+        if field in JobParameters.model_fields and value.strip():
             found[field] = value.strip()
     return found
 
@@ -162,21 +155,15 @@ def _parameter_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
 def drop_parameters(metadata: Mapping[str, str]) -> dict[str, Any]:
     """Job parameters from an object's user metadata (`x-amz-meta-whisper-model: tiny.en`, ...),
     typed as the `POST /jobs` form fields are; other metadata is ignored."""
-    parameters: dict[str, Any] = {}
-    for field, text in _parameter_metadata(metadata).items():
-        kind, header = _PARAMETERS[field], f"x-amz-meta-{field.replace('_', '-')}"
-        if kind is bool:
-            if text.lower() not in _TRUE | _FALSE:
-                raise InvalidParameter(f"{header}: '{text}' is not true or false")
-            parameters[field] = text.lower() in _TRUE
-        elif kind is int:
-            try:
-                parameters[field] = int(text)
-            except ValueError:
-                raise InvalidParameter(f"{header}: '{text}' is not a whole number") from None
-        else:
-            parameters[field] = text
-    return parameters
+    found = _parameter_metadata(metadata)
+    try:
+        return JobParameters.model_validate(found).model_dump(include=set(found))
+    except ValidationError as error:
+        problem = error.errors()[0]
+        field = str(problem["loc"][0])
+        header = f"x-amz-meta-{field.replace('_', '-')}"
+        reason = _METADATA_PROBLEMS.get(problem["type"], problem["msg"])
+        raise InvalidParameter(f"{header}: '{found[field]}' {reason}") from None
 
 
 def drop_job_id(bucket: str, key: str, etag: str, metadata: Mapping[str, str]) -> str:

@@ -33,6 +33,23 @@ class JobStatus(StrEnum):
 FINISHED: frozenset[JobStatus] = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
+class JobParameters(BaseModel):
+    """What a request may ask for (the `POST /jobs` form fields, `POST /uploads` JSON, drop-folder
+    metadata), before defaults are applied. Only types are checked here: ranges, models and
+    languages are checked, with messages naming the choices, by `api_lambda.submission`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    whisper_model: str | None = None
+    language: str | None = None
+    stemming: bool | None = None
+    suppress_numerals: bool = False
+    batch_size: int | None = None
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+
+
 class JobOptions(BaseModel):
     """The request's pipeline options, validated by the API and resolved against its defaults.
 
