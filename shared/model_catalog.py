@@ -67,7 +67,8 @@ def _model_dir_candidate(settings: Settings, name: str) -> Path | None:
     return settings.model_dir / name
 
 
-def _package_dirs(name: str) -> list[Path] | None:
+def package_dirs(name: str) -> list[Path] | None:
+    """The weight directories of an offline package model, one per package in order; None if absent."""
     modules = OFFLINE_PACKAGES.get(name)
     if not modules:
         return None
@@ -124,9 +125,9 @@ def locate(settings: Settings, name: str) -> ModelLocation | None:
     candidate = _model_dir_candidate(settings, name)
     if candidate is not None and (candidate / "model.bin").is_file():
         return ModelLocation(name, ModelSource.MODEL_DIR, candidate)
-    package_dirs = _package_dirs(name)
-    if package_dirs is not None:
-        return ModelLocation(name, ModelSource.PACKAGE, package_dirs[0])
+    dirs = package_dirs(name)
+    if dirs is not None:
+        return ModelLocation(name, ModelSource.PACKAGE, dirs[0])
     if (snapshot := _hub_cache_snapshot(name)) is not None:
         return ModelLocation(name, ModelSource.HUB_CACHE, snapshot)
     if settings.allow_model_download and name in HUB_REPOS:

@@ -210,6 +210,12 @@ def test_cli_reports_bad_input_clearly(tmp_path) -> None:
     )
     assert done.returncode == 2
     assert "notes.wav" in done.stderr and "error:" in done.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "gpu_worker.pipeline", str(tmp_path / "absent.wav")],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2 and "no such file" in missing.stderr
 
 
 def test_warm_up_loads_whisper_and_the_speaker_encoder() -> None:

@@ -70,6 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if not args.file.is_file():
+        print(f"error: no such file: {args.file}", file=sys.stderr)
+        return 2
     bars = StageProgressBars(enabled=not args.quiet)
     try:
         from .run import run_pipeline_detailed  # heavy imports only once arguments are valid

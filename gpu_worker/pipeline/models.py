@@ -23,6 +23,7 @@ from shared.model_catalog import (
     ModelSource,
     available_models,
     locate,
+    package_dirs,
     where_looked,
 )
 from shared.settings import DeviceChoice, Settings
@@ -62,16 +63,11 @@ def _assemble_split_package(name: str, settings: Settings) -> Path:
     Done once per host into MODEL_CACHE_DIR; written to a temporary name and renamed so a crash
     or a concurrent worker never sees a half-written model.bin.
     """
-    import importlib.util
-
     target = settings.model_cache_dir / "assembled" / name
     if (target / "model.bin").is_file():
         return target
-    part_dirs = []
-    for module in OFFLINE_PACKAGES[name]:
-        spec = importlib.util.find_spec(module)
-        assert spec is not None and spec.submodule_search_locations
-        part_dirs.append(Path(next(iter(spec.submodule_search_locations))) / "data")
+    part_dirs = package_dirs(name)
+    assert part_dirs is not None, f"{name} was located in its packages, which are now gone"
     with _ASSEMBLY_LOCK:
         target.mkdir(parents=True, exist_ok=True)
         for small in part_dirs[0].iterdir():

@@ -117,7 +117,7 @@ def run_pipeline_detailed(
                 "device": whisper.device,
                 "compute_type": whisper.compute_type,
                 "model_source": whisper.location.source.value,
-                "vocal_separation": "htdemucs" if options.stemming else None,
+                "vocal_separation": separate.MODEL_NAME if options.stemming else None,
                 "alignment": aligned.method,
                 "diarizer": diarization.backend,
                 "num_speakers": diarization.num_speakers,
