@@ -73,4 +73,23 @@ def merge_channels(responses: Sequence[DeepgramResponse], source: Path) -> Deepg
         }
     )
     channels = [response.results.channels[0] for response in responses]
-    return DeepgramResponse(metadata=metadata, results=Results(channels=channels, utterances=utterances))
+    diarized = any(response.results.speaker_turns is not None for response in responses)
+    turns = [
+        turn.model_copy(update={"channel": index})
+        for index, response in enumerate(responses)
+        for turn in response.results.speaker_turns or []
+    ]
+    overlaps = [
+        overlap.model_copy(update={"channel": index})
+        for index, response in enumerate(responses)
+        for overlap in response.results.overlaps or []
+    ]
+    return DeepgramResponse(
+        metadata=metadata,
+        results=Results(
+            channels=channels,
+            utterances=utterances,
+            speaker_turns=sorted(turns, key=lambda t: (t.start, t.channel)) if diarized else None,
+            overlaps=sorted(overlaps, key=lambda o: (o.start, o.channel)) if diarized else None,
+        ),
+    )

@@ -69,9 +69,33 @@ class Utterance(_Model):
     id: str
 
 
+class SpeakerTurn(_Model):
+    """Added: one speaker's stretch of speech as the diarizer found it. Turns of different speakers
+    may overlap in time, unlike `words`, where each word has one (the dominant) speaker."""
+
+    speaker: int
+    start: float
+    end: float
+    confidence: float = Field(ge=0.0, le=1.0)
+    channel: int = 0
+
+
+class Overlap(_Model):
+    """Added: a stretch where two or more speakers talk at once, and who they are."""
+
+    start: float
+    end: float
+    speakers: list[int]
+    channel: int = 0
+
+
 class Results(_Model):
     channels: list[Channel]
     utterances: list[Utterance] | None = None
+    speaker_turns: list[SpeakerTurn] | None = None
+    """Added (diarized requests): every speaker's own turns, overlapping where the speech does."""
+    overlaps: list[Overlap] | None = None
+    """Added (diarized requests): where speakers overlap; Deepgram clients ignore both fields."""
 
 
 class Metadata(_Model):

@@ -142,4 +142,8 @@ def listen_response(stored: Mapping[str, Any], listen: ListenOptions) -> dict[st
     shaped_results: dict[str, Any] = {"channels": [_channel(c, listen) for c in results.get("channels", [])]}
     if listen.utterances:
         shaped_results["utterances"] = [_utterance(u, listen) for u in results.get("utterances") or []]
+    if listen.diarize:  # the additive overlap fields, which Deepgram clients ignore
+        for field in ("speaker_turns", "overlaps"):
+            if results.get(field) is not None:
+                shaped_results[field] = results[field]
     return {"metadata": _metadata(stored["metadata"], listen), "results": shaped_results}

@@ -120,9 +120,19 @@ def to_txt(response: DeepgramResponse) -> str:
 
 
 def to_rttm(response: DeepgramResponse, file_id: str | None = None) -> str:
-    """NIST RTTM speaker turns (one SPEAKER line per utterance), as DER tools read them."""
+    """NIST RTTM speaker turns, as DER tools read them: the diarizer's own turns when the result has
+    them (overlapping where speakers talk at once), else one SPEAKER line per utterance."""
     uri = (file_id or response.metadata.request_id).replace(" ", "_")
     lines = []
+    if response.results.speaker_turns is not None:
+        multichannel = response.metadata.channels > 1
+        for turn in response.results.speaker_turns:
+            speaker = f"speaker_{turn.channel}_{turn.speaker}" if multichannel else f"speaker_{turn.speaker}"
+            lines.append(
+                f"SPEAKER {uri} {turn.channel + 1} {turn.start:.3f} {max(turn.end - turn.start, 0.0):.3f} "
+                f"<NA> <NA> {speaker} <NA> <NA>"
+            )
+        return "\n".join(lines) + ("\n" if lines else "")
     for words in _word_runs(response):
         start, end = words[0].start, words[-1].end
         speaker = "unknown" if words[0].speaker is None else f"speaker_{words[0].speaker}"

@@ -36,8 +36,25 @@ def test_vtt_parses_back_with_voice_tags(response) -> None:
     assert speakers == {f"Speaker {s}" for s in {w.speaker for w in words(response)}}
 
 
-def test_rttm_has_one_well_formed_line_per_utterance(response) -> None:
+def test_rttm_has_one_well_formed_line_per_speaker_turn(response) -> None:
+    turns = response.results.speaker_turns
+    assert turns, "a diarized result carries the diarizer's turns"
     lines = export(response, "rttm").splitlines()
+    assert len(lines) == len(turns)
+    for line, turn in zip(lines, turns, strict=True):
+        fields = line.split()
+        assert len(fields) == 10 and fields[0] == "SPEAKER" and fields[2] == "1"
+        assert float(fields[3]) == pytest.approx(turn.start, abs=1e-3)
+        assert float(fields[4]) == pytest.approx(turn.end - turn.start, abs=1e-3)
+        assert fields[7] == f"speaker_{turn.speaker}"
+
+
+def test_rttm_of_a_result_without_turns_has_one_line_per_utterance(response) -> None:
+    """Results stored before `speaker_turns` existed still export, one line per utterance."""
+    older = response.model_copy(
+        update={"results": response.results.model_copy(update={"speaker_turns": None})}
+    )
+    lines = export(older, "rttm").splitlines()
     assert len(lines) == len(response.results.utterances)
     for line, utterance in zip(lines, response.results.utterances, strict=True):
         fields = line.split()

@@ -10,8 +10,9 @@ from typing import Any
 
 from shared import deepgram as dg
 
+from .overlaps import overlaps, speaker_turns
 from .postprocess import Paragraph, PostProcessed, WordGroup
-from .types import DecodedAudio, SpeakerWord, Transcript
+from .types import DecodedAudio, Diarization, SpeakerWord, Transcript
 
 _PUNCTUATION = re.compile(r"^[^\w']+|[^\w']+$")
 _MODEL_NAMESPACE = uuid.UUID("6f1d2b7e-4d4b-4c55-9a4c-6e2a6c5a9d10")
@@ -80,8 +81,12 @@ def build_response(
     post: PostProcessed,
     diarized: bool,
     pipeline_info: dict[str, Any],
+    diarization: Diarization | None = None,
 ) -> dg.DeepgramResponse:
-    """The response of record: what `/jobs/{id}/result` returns and every exporter reads."""
+    """The response of record: what `/jobs/{id}/result` returns and every exporter reads.
+
+    With a diarization, the additive `speaker_turns` and `overlaps` carry what one speaker per
+    word can't: who else was talking."""
     words = [_word(word, diarized) for word in post.words]
     confidence = round(fmean(word.probability for word in post.words), 4) if post.words else 0.0
     alternative = dg.Alternative(
@@ -112,5 +117,11 @@ def build_response(
         results=dg.Results(
             channels=[channel],
             utterances=[_utterance(group, diarized) for group in post.utterances],
+            speaker_turns=speaker_turns(diarization) if diarized and diarization else None,
+            overlaps=(
+                overlaps(diarization.overlapping_turns or diarization.turns)
+                if diarized and diarization
+                else None
+            ),
         ),
     )

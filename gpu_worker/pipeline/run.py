@@ -113,6 +113,7 @@ def run_pipeline_detailed(
             transcript=transcript,
             post=post,
             diarized=options.diarize,
+            diarization=diarization,
             pipeline_info={
                 "device": whisper.device,
                 "compute_type": whisper.compute_type,

@@ -86,11 +86,15 @@ class SpeakerTurn:
 
 @dataclass(frozen=True)
 class Diarization:
-    """Non-overlapping, time-sorted speaker turns. Speakers are numbered 0.. in order of first speech."""
+    """Non-overlapping, time-sorted speaker turns (the dominant speaker at each instant), plus each
+    speaker's own turns, which overlap where speakers talk at once. Speakers are numbered 0.. in
+    order of first speech."""
 
     turns: tuple[SpeakerTurn, ...]
     num_speakers: int
     backend: str  # "embedded" | "nemo" | "none"
+    overlapping_turns: tuple[SpeakerTurn, ...] = ()
+    """Every speaker's own turns; empty when the backend only knows one speaker per instant."""
 
 
 @dataclass(frozen=True)
