@@ -61,7 +61,9 @@ def main(src: Path, dst: Path) -> None:
             if total >= TEST_OTHER_SECONDS:
                 break
     taken = {"F": 0, "M": 0}
-    train = sorted((src / "librispeech_train-clean-100").glob("*.flac"), key=lambda p: int(p.name.split("-")[0]))
+    train = sorted(
+        (src / "librispeech_train-clean-100").glob("*.flac"), key=lambda p: int(p.name.split("-")[0])
+    )
     for flac in train:
         speaker = flac.name.split("-")[0]
         if taken[sex[speaker]] >= TRAIN_PER_SEX or sf.info(flac).duration < 4.0:
