@@ -99,7 +99,8 @@ class Settings(BaseSettings):
     allow_model_download: bool = False
     default_whisper_model: str = "tiny.en"
     default_stemming: StemmingDefault = StemmingDefault.AUTO
-    default_batch_size: int = Field(8, ge=1, le=64)
+    default_batch_size: int | None = Field(None, ge=1, le=64)
+    """None: each worker picks for its device (see gpu_worker.pipeline.options.batch_size_for)."""
     diarizer: DiarizerChoice = DiarizerChoice.AUTO
     device: DeviceChoice = DeviceChoice.AUTO
     compute_type: str | None = None

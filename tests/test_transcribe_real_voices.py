@@ -15,7 +15,7 @@ import pytest
 
 from evaluation.librispeech import SAMPLE_RATE, by_speaker
 from evaluation.metrics import wer as word_error_rate
-from gpu_worker.pipeline.options import PipelineOptions
+from gpu_worker.pipeline.options import GPU_BATCH_SIZE, PipelineOptions, batch_size_for
 from gpu_worker.pipeline.run import run_pipeline
 from tests.speech_metrics import transcript
 
@@ -50,3 +50,12 @@ def test_no_sentence_is_dropped_after_a_pause(two_voices_after_a_pause, batch_si
     # Dropping the second sentence alone costs about 50 % WER.
     assert word_error_rate(reference, hypothesis) <= 0.2, hypothesis
     assert response.results.channels[0].alternatives[0].words[-1].end > 8.0
+
+
+def test_default_batch_size_follows_the_device(two_voices_after_a_pause) -> None:
+    """No batch size asked for: sequential decoding on this CPU, recorded in model_info."""
+    path, _ = two_voices_after_a_pause
+    response = run_pipeline(path, PipelineOptions())
+    assert response.metadata.model_info["device"] == "cpu"
+    assert response.metadata.model_info["batch_size"] == batch_size_for("cpu") == 1
+    assert batch_size_for("cuda") == GPU_BATCH_SIZE > 1

@@ -6,6 +6,19 @@ from dataclasses import dataclass
 
 from shared.errors import InvalidParameter
 
+GPU_BATCH_SIZE = 8
+
+
+def batch_size_for(device: str) -> int:
+    """The default batch size on a device: batched decoding on a GPU, sequential on a CPU.
+
+    Measured on 2 CPU cores with tiny.en, batching gained little time on real conversations and
+    cost accuracy on some (WER 0.117 against 0.085 at batch 1 on a clean LibriSpeech conversation),
+    while on a GPU batched decoding is several times faster. Sequential decoding on a CPU makes
+    the default transcript exactly bare faster-whisper's at batch 1.
+    """
+    return GPU_BATCH_SIZE if device == "cuda" else 1
+
 
 @dataclass(frozen=True)
 class PipelineOptions:
@@ -13,7 +26,8 @@ class PipelineOptions:
     language: str | None = None
     stemming: bool = False
     suppress_numerals: bool = False
-    batch_size: int = 8
+    batch_size: int | None = None
+    """None: `batch_size_for` the device Whisper runs on."""
     diarize: bool = True
     num_speakers: int | None = None
     min_speakers: int | None = None
@@ -24,7 +38,7 @@ class PipelineOptions:
     beam_size: int = 5
 
     def __post_init__(self) -> None:
-        if not 1 <= self.batch_size <= 64:
+        if self.batch_size is not None and not 1 <= self.batch_size <= 64:
             raise InvalidParameter(f"batch_size must be between 1 and 64, got {self.batch_size}")
         if self.utt_split <= 0:
             raise InvalidParameter(f"utt_split must be positive, got {self.utt_split}")

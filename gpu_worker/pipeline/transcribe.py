@@ -11,7 +11,7 @@ from shared.model_catalog import english_only
 from shared.stages import Stage
 
 from .models import LoadedWhisper
-from .options import PipelineOptions
+from .options import PipelineOptions, batch_size_for
 from .types import DecodedAudio, ProgressCallback, TimedWord, Transcript, TranscriptSegment, no_progress
 
 if TYPE_CHECKING:
@@ -80,12 +80,13 @@ def run(
         "hotwords": options.hotwords,
     }
     progress(Stage.TRANSCRIBING, 0.0)
-    if options.batch_size > 1:
+    batch_size = options.batch_size or batch_size_for(whisper.device)
+    if batch_size > 1:
         from faster_whisper import BatchedInferencePipeline
 
         batched = BatchedInferencePipeline(whisper.model)
         segments_iter, info = batched.transcribe(
-            audio.samples, batch_size=options.batch_size, without_timestamps=False, **common
+            audio.samples, batch_size=batch_size, without_timestamps=False, **common
         )
     else:
         segments_iter, info = whisper.model.transcribe(audio.samples, **common)
