@@ -92,7 +92,9 @@ def diarize_only(wav: Path, choice: DiarizerChoice) -> tuple[list[tuple[float, f
     started = time.perf_counter()
     result = diarize.run(decoded, settings=Settings(diarizer=choice))
     seconds = time.perf_counter() - started
-    return [(t.start, t.end, t.speaker) for t in result.turns], result.num_speakers, seconds
+    # each speaker's own turns (overlapping where they talk at once) when the backend gives them
+    turns = getattr(result, "overlapping_turns", ()) or result.turns
+    return [(t.start, t.end, t.speaker) for t in turns], result.num_speakers, seconds
 
 
 def bare_text(wav: Path, model: str) -> str:
