@@ -1,5 +1,5 @@
 # The two set-up commands README gives: `make run` and `make test`.
-.PHONY: install run test lint bench
+.PHONY: install run test lint bench bench-diarization
 
 install:
 	./scripts/install.sh
@@ -17,3 +17,6 @@ lint:
 
 bench:
 	.venv/bin/python bench/pipeline.py
+
+bench-diarization:
+	.venv/bin/python -m bench.diarization

@@ -8,11 +8,14 @@ audio is committed). Usage:
 Selection (deterministic): every test-other speaker (5 F, 5 M) with utterances of 2-12 s taken in
 id order until ~26 s per speaker, copied bit-exact; and 15 F + 15 M train-clean-100 speakers (lowest
 ids with an utterance >= 4 s), each cut at the quietest 20 ms frame between 3.5 and 5 s so no word is
-cut in half, re-encoded as 16 kHz 16-bit FLAC.
+cut in half, re-encoded as 16 kHz 16-bit FLAC. Then writes manifest.json, whose `text` is the
+Whisper-base transcript of each isolated utterance (LibriSpeech's own transcripts are not in that
+repository): run it with the project on PYTHONPATH so the model resolves through its registry.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -76,6 +79,40 @@ def main(src: Path, dst: Path) -> None:
         taken[sex[speaker]] += 1
     for name in ("LICENSE.TXT",):
         shutil.copyfile(src / "librispeech_test-other" / name, dst / name)
+    write_manifest(dst, sex)
+
+
+def write_manifest(dst: Path, sex: dict[str, str]) -> None:
+    from gpu_worker.pipeline.models import get_whisper
+    from shared.settings import Settings
+
+    whisper = get_whisper("base", Settings())
+    rows = []
+    for flac in sorted(dst.rglob("*.flac")):
+        rel = flac.relative_to(dst).as_posix()
+        speaker = flac.name.split("-")[0]
+        audio, sr = sf.read(flac, dtype="float32")
+        segments, _ = whisper.model.transcribe(audio, language="en", beam_size=5, vad_filter=True)
+        rows.append(
+            {
+                "file": rel,
+                "utterance": flac.stem,
+                "speaker": speaker,
+                "sex": sex[speaker],
+                "duration": round(len(audio) / sr, 3),
+                "subset": rel.split("/")[0],
+                "trimmed": rel.startswith("train-clean-100"),
+                "text": " ".join(s.text.strip() for s in segments).strip(),
+            }
+        )
+    manifest = {
+        "reference_text": "whisper-base pseudo-reference: faster-whisper 'base' (int8 CPU), beam_size=5, "
+        "vad_filter=True, language=en, on each isolated clean utterance as stored here; "
+        "not a human reference",
+        "sample_rate": SR,
+        "utterances": rows,
+    }
+    (dst / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":
