@@ -16,7 +16,8 @@ from fastapi.responses import JSONResponse
 from api_lambda.aws import open_clients
 from api_lambda.deepgram_errors import deepgram_error, is_deepgram_path
 from api_lambda.deps import in_lambda
-from api_lambda.routes import jobs, listen, service, uploads
+from api_lambda.openai_errors import is_openai_path, openai_error
+from api_lambda.routes import jobs, listen, openai_audio, service, uploads
 from api_lambda.upload_guard import UploadSizeGuard
 from shared.errors import ServiceError
 from shared.logging import configure_logging, get_logger
@@ -30,6 +31,8 @@ async def service_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ServiceError)
     if error.status_code >= 500:
         log.warning("service_error", code=error.code, detail=error.message, path=request.url.path)
+    if is_openai_path(request.url.path):  # OpenAI's clients read OpenAI's error shape
+        return openai_error(error)
     if is_deepgram_path(request.url.path):  # Deepgram's clients read Deepgram's error shape
         return deepgram_error(error)
     headers = {"Retry-After": "5"} if error.retryable else {}
@@ -62,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(service.router)
     app.include_router(listen.router)
+    app.include_router(openai_audio.router)
     return app
 
 

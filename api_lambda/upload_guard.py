@@ -13,9 +13,12 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.errors import PayloadTooLarge
+from shared.openai_format import error_body
 from shared.settings import Settings
 
 FORM_OVERHEAD_BYTES = 64 * 1024  # multipart boundaries, part headers and the small form fields
+OPENAI_UPLOAD_PATHS = ("/v1/audio/transcriptions", "/v1/audio/translations")
+NO_RETRY = {"x-should-retry": "false"}
 
 
 def upload_limit(settings: Settings, lambda_mode: bool) -> tuple[int, PayloadTooLarge]:
@@ -39,11 +42,15 @@ class UploadSizeGuard:
         if (
             scope["type"] == "http"
             and scope["method"] == "POST"
-            and scope["path"].rstrip("/").endswith("/jobs")
+            and (scope["path"].rstrip("/").endswith("/jobs") or scope["path"] in OPENAI_UPLOAD_PATHS)
         ):
             limit, too_large = upload_limit(scope["state"]["settings"], self.lambda_mode())
             length = dict(scope["headers"]).get(b"content-length", b"")
             if length.isdigit() and int(length) > limit + FORM_OVERHEAD_BYTES:
-                await JSONResponse({"detail": too_large.message}, status_code=413)(scope, receive, send)
+                if scope["path"] in OPENAI_UPLOAD_PATHS:  # OpenAI's shape; never retried by its SDK
+                    body, headers = error_body(too_large.message, code="payload_too_large"), NO_RETRY
+                else:
+                    body, headers = {"detail": too_large.message}, None
+                await JSONResponse(body, status_code=413, headers=headers)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -47,11 +47,32 @@ FAULT_ENV = "WORKER_FAULT_INJECTION"
 name contains <text>; `hold@<text>` blocks such a job at its first stage until it is told to stop."""
 
 
-def _pipeline_options(job: Job) -> Any:
+def _pipeline_options(job: Job, known_speakers: tuple[tuple[str, Path], ...] = ()) -> Any:
     from gpu_worker.pipeline.options import PipelineOptions
 
     o = job.options
     listen = job.listen  # a /v1/listen job: Deepgram's diarize (default off), utt_split, key terms
+    if job.openai is not None:  # a /v1/audio job: Whisper's decoding options, diarize when asked
+        openai = job.openai
+        return PipelineOptions(
+            whisper_model=o.whisper_model,
+            language=o.language,
+            stemming=o.stemming,
+            suppress_numerals=o.suppress_numerals,
+            batch_size=o.batch_size,
+            num_speakers=o.num_speakers,
+            min_speakers=o.min_speakers,
+            max_speakers=o.max_speakers,
+            diarize=openai.diarize,
+            initial_prompt=openai.initial_prompt,
+            hotwords=openai.hotwords,
+            task=openai.task,
+            temperatures=openai.temperatures,
+            vad_threshold=openai.vad_threshold,
+            vad_speech_pad_ms=openai.vad_speech_pad_ms,
+            vad_min_silence_ms=openai.vad_min_silence_ms,
+            known_speakers=known_speakers,
+        )
     return PipelineOptions(
         whisper_model=o.whisper_model,
         language=o.language,
@@ -289,6 +310,8 @@ class Worker:
                 settings=self.settings,
             )
 
+        if job.openai is not None:
+            return self._run_openai(job, source, progress, lease, workdir)
         if job.listen and job.listen.multichannel:
             from gpu_worker.multichannel import merge_channels, split_channels
 
@@ -296,6 +319,33 @@ class Worker:
             if len(channels) > 1:
                 return merge_channels([run(path) for path in channels], source)
         return run(source)
+
+    def _run_openai(self, job: Job, source: Path, progress: Any, lease: Lease, workdir: Path) -> Any:
+        """A /v1/audio job: fetch its speaker references, publish segments as they are decoded when
+        it streams, and store Whisper's segments beside the result (gpu_worker.openai_record)."""
+        from gpu_worker.openai_record import SegmentPublisher, final_record, put_record
+        from gpu_worker.pipeline.run import run_pipeline_detailed
+
+        assert job.openai is not None
+        bucket = self.settings.bucket_name
+        known = tuple(
+            (speaker.name, download(self.s3, bucket, speaker.key, workdir / "known" / Path(speaker.key).name))
+            for speaker in job.openai.known_speakers
+        )
+        publisher = SegmentPublisher(self.s3, bucket, job.job_id) if job.openai.stream else None
+        run = run_pipeline_detailed(
+            source,
+            _pipeline_options(job, known),
+            request_id=job.job_id,
+            progress=progress,
+            should_stop=lease.should_stop,
+            settings=self.settings,
+            on_segment=publisher,
+        )
+        assert run.transcript is not None
+        record = final_record(run.transcript, run.response.metadata.duration, run.speaker_names)
+        put_record(self.s3, bucket, job.job_id, record)
+        return run.response
 
     # --- callbacks ---------------------------------------------------------------------------
     def _notify(self, job: Job, result: dict[str, Any] | None) -> None:

@@ -94,6 +94,34 @@ class ListenOptions(BaseModel):
     tags: tuple[str, ...] = ()
 
 
+class KnownSpeaker(BaseModel):
+    """A name and where its reference sample lies (`uploads/{job_id}/known-speaker-{n}`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    key: str
+
+
+class OpenAIOptions(BaseModel):
+    """What a `/v1/audio/...` request asked for beyond `JobOptions`: Whisper decoding options the
+    seed's form lacks, and what the worker must publish for the answer (`shared.openai_format`)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    requested_model: str  # the OpenAI-side name (`whisper-1`, `gpt-4o-transcribe-diarize`, `base`, ...)
+    task: str = "transcribe"  # or "translate" (into English)
+    diarize: bool = False
+    initial_prompt: str | None = None
+    hotwords: str | None = None  # `keywords[]`
+    temperatures: tuple[float, ...] = ()  # empty: faster-whisper's default fallback schedule
+    vad_threshold: float | None = None  # chunking_strategy server_vad, as faster-whisper VadOptions
+    vad_speech_pad_ms: int | None = None
+    vad_min_silence_ms: int | None = None
+    stream: bool = False  # publish the transcript segment by segment while decoding
+    known_speakers: tuple[KnownSpeaker, ...] = ()
+
+
 class CallbackTarget(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -139,6 +167,7 @@ class Job(BaseModel):
     project_id: str | None = None  # the API key's project; None when submitted without auth
     source_url: str | None = None  # audio the worker fetches (then `upload_key` is empty)
     listen: ListenOptions | None = None  # set for `POST /v1/listen` jobs
+    openai: OpenAIOptions | None = None  # set for `POST /v1/audio/...` jobs
     callback: CallbackTarget | None = None
     callback_attempts: tuple[CallbackAttempt, ...] = ()
     callback_status: str | None = None  # "retrying", then "delivered" or "failed"

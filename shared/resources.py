@@ -30,3 +30,15 @@ def upload_key(job_id: str, filename: str) -> str:
 def result_key(job_id: str) -> str:
     """Deepgram JSON of a finished job: `results/{job_id}.json`."""
     return f"{RESULTS_PREFIX}{job_id}.json"
+
+
+def segments_key(job_id: str) -> str:
+    """Whisper's segments of a `/v1/audio/...` job, as `shared.openai_format.TranscriptRecord`:
+    `results/{job_id}.segments.json`, rewritten per segment while a streamed job decodes."""
+    return f"{RESULTS_PREFIX}{job_id}.segments.json"
+
+
+def known_speaker_key(job_id: str, index: int) -> str:
+    """A known speaker's reference sample, beside the job's audio (deleted and expired with it; the
+    ingest consumer skips it as one of the API's own uploads)."""
+    return f"{UPLOADS_PREFIX}{job_id}/known-speaker-{index}"

@@ -93,6 +93,18 @@ class Settings(BaseSettings):
     callback_retry_seconds: float = Field(30.0, ge=0)
     callback_timeout_seconds: float = Field(30.0, gt=0)  # one delivery attempt
 
+    # --- the OpenAI-compatible /v1/audio/... (docs/openai.md)
+    # OpenAI model names -> Whisper models, as JSON: {"whisper-1": "large-v3", ...}. A name left
+    # out is served by DEFAULT_WHISPER_MODEL.
+    openai_models: dict[str, str] = Field(default_factory=dict)
+    # A non-streamed /v1/audio request waits this long, then answers 504 with the job id. Under the
+    # openai SDK's default 600 s read timeout, so the SDK hears the answer instead of timing out
+    # (and resubmitting the file).
+    openai_max_wait_seconds: float = Field(540.0, gt=0)
+    # known_speaker_names[]: a diarized speaker takes a known name only when its voice's cosine
+    # similarity to that reference sample is at least this (resemblyzer GE2E embeddings).
+    known_speaker_min_similarity: float = Field(0.75, ge=-1.0, le=1.0)
+
     # --- models and pipeline defaults
     model_dir: Path | None = None
     model_cache_dir: Path = Path.home() / ".cache" / "whisper-diarization"

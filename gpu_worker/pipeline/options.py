@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from shared.errors import InvalidParameter
 
@@ -18,6 +19,9 @@ def batch_size_for(device: str) -> int:
     the default transcript exactly bare faster-whisper's at batch 1.
     """
     return GPU_BATCH_SIZE if device == "cuda" else 1
+
+
+TASKS = ("transcribe", "translate")
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,18 @@ class PipelineOptions:
     initial_prompt: str | None = None
     hotwords: str | None = None
     beam_size: int = 5
+    task: str = "transcribe"  # or "translate" (Whisper translates into English)
+    temperatures: tuple[float, ...] = ()  # empty: faster-whisper's fallback schedule 0.0, 0.2, ... 1.0
+    vad_threshold: float | None = None  # faster-whisper VadOptions overrides; None: its defaults
+    vad_speech_pad_ms: int | None = None
+    vad_min_silence_ms: int | None = None
+    known_speakers: tuple[tuple[str, Path], ...] = ()  # (name, reference sample) to name speakers by
 
     def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise InvalidParameter(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if any(not 0.0 <= t <= 1.0 for t in self.temperatures):
+            raise InvalidParameter(f"temperatures must be between 0 and 1, got {self.temperatures}")
         if self.batch_size is not None and not 1 <= self.batch_size <= 64:
             raise InvalidParameter(f"batch_size must be between 1 and 64, got {self.batch_size}")
         if self.utt_split <= 0:
@@ -54,3 +68,14 @@ class PipelineOptions:
             raise InvalidParameter(
                 f"min_speakers ({self.min_speakers}) is greater than max_speakers ({self.max_speakers})"
             )
+
+    @property
+    def vad_parameters(self) -> dict[str, float | int] | None:
+        """faster-whisper's `vad_parameters` for the overrides given; None keeps its defaults."""
+        given = {
+            "threshold": self.vad_threshold,
+            "speech_pad_ms": self.vad_speech_pad_ms,
+            "min_silence_duration_ms": self.vad_min_silence_ms,
+        }
+        chosen = {name: value for name, value in given.items() if value is not None}
+        return chosen or None

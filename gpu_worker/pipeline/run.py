@@ -18,9 +18,19 @@ from shared.settings import Settings, get_settings
 from shared.stages import Stage
 
 from . import align, audio, diarize, output, postprocess, punctuate, separate, transcribe
+from .diarization.known_speakers import name_speakers
 from .models import get_whisper, preload
 from .options import PipelineOptions, batch_size_for
-from .types import DecodedAudio, Diarization, ProgressCallback, SpeakerTurn, no_progress
+from .torch_device import torch_device
+from .types import (
+    DecodedAudio,
+    Diarization,
+    ProgressCallback,
+    SegmentCallback,
+    SpeakerTurn,
+    Transcript,
+    no_progress,
+)
 
 
 @dataclass
@@ -29,6 +39,8 @@ class PipelineRun:
 
     response: DeepgramResponse
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    transcript: Transcript | None = None  # Whisper's segments, as decoded
+    speaker_names: dict[int, str] = field(default_factory=dict)  # from `options.known_speakers`
 
 
 class _Stages:
@@ -68,6 +80,7 @@ def run_pipeline_detailed(
     progress: ProgressCallback = no_progress,
     should_stop: Callable[[], bool] | None = None,
     settings: Settings | None = None,
+    on_segment: SegmentCallback | None = None,
 ) -> PipelineRun:
     settings = settings or get_settings()
     stages = _Stages(progress, should_stop)
@@ -84,11 +97,11 @@ def run_pipeline_detailed(
         with stages.stage(Stage.SEPARATING_VOCALS):
             speech = separate.run(decoded, settings=settings, progress=progress)
     with stages.stage(Stage.TRANSCRIBING):
-        transcript = transcribe.run(speech, whisper, options, progress=progress)
+        transcript = transcribe.run(speech, whisper, options, progress=progress, on_segment=on_segment)
+    # A translation's words are English, whatever language was spoken.
+    text_language = "en" if options.task == "translate" else transcript.language
     with stages.stage(Stage.ALIGNING):
-        aligned = align.run(
-            speech, transcript, language=transcript.language, settings=settings, progress=progress
-        )
+        aligned = align.run(speech, transcript, language=text_language, settings=settings, progress=progress)
     with stages.stage(Stage.DIARIZING):
         diarization = (
             diarize.run(
@@ -103,9 +116,20 @@ def run_pipeline_detailed(
             else _single_speaker(speech)
         )
         speaker_words = diarize.assign_speakers(aligned.words, diarization)
+        speaker_names = (
+            name_speakers(
+                speech,
+                diarization,
+                options.known_speakers,
+                min_similarity=settings.known_speaker_min_similarity,
+                device=torch_device(settings),
+            )
+            if options.known_speakers and options.diarize
+            else {}
+        )
     with stages.stage(Stage.POST_PROCESSING):
-        punctuation = punctuate.method(settings, transcript.language)
-        speaker_words = punctuate.run(speaker_words, language=transcript.language, settings=settings)
+        punctuation = punctuate.method(settings, text_language)
+        speaker_words = punctuate.run(speaker_words, language=text_language, settings=settings)
         post = postprocess.run(speaker_words, utt_split=options.utt_split)
     with stages.stage(Stage.GENERATING_OUTPUT):
         response = output.build_response(
@@ -127,7 +151,7 @@ def run_pipeline_detailed(
                 "batch_size": options.batch_size,
             },
         )
-    return PipelineRun(response, stages.seconds)
+    return PipelineRun(response, stages.seconds, transcript, speaker_names)
 
 
 def run_pipeline(

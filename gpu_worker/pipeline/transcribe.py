@@ -12,7 +12,15 @@ from shared.stages import Stage
 
 from .models import LoadedWhisper
 from .options import PipelineOptions, batch_size_for
-from .types import DecodedAudio, ProgressCallback, TimedWord, Transcript, TranscriptSegment, no_progress
+from .types import (
+    DecodedAudio,
+    ProgressCallback,
+    SegmentCallback,
+    TimedWord,
+    Transcript,
+    TranscriptSegment,
+    no_progress,
+)
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -60,6 +68,7 @@ def run(
     options: PipelineOptions,
     *,
     progress: ProgressCallback = no_progress,
+    on_segment: SegmentCallback | None = None,
 ) -> Transcript:
     """Transcribe; `batch_size` > 1 uses faster-whisper's batched pipeline (VAD chunks decoded together).
 
@@ -70,6 +79,8 @@ def run(
     same cost, so batched decoding loses no speech.
     """
     language = check_language(whisper.name, options.language)
+    if options.task == "translate" and english_only(whisper.name):
+        raise InvalidParameter(f"model '{whisper.name}' is English-only; it can't translate")
     common = {
         "language": language,
         "beam_size": options.beam_size,
@@ -78,7 +89,11 @@ def run(
         "suppress_tokens": suppressed_tokens(whisper, options.suppress_numerals),
         "initial_prompt": options.initial_prompt,
         "hotwords": options.hotwords,
+        "task": options.task,
+        "vad_parameters": options.vad_parameters,
     }
+    if options.temperatures:
+        common["temperature"] = list(options.temperatures)
     progress(Stage.TRANSCRIBING, 0.0)
     batch_size = options.batch_size or batch_size_for(whisper.device)
     if batch_size > 1:
@@ -98,7 +113,23 @@ def run(
             for w in (segment.words or ())
             if w.word.strip()
         )
-        segments.append(TranscriptSegment(segment.start, segment.end, segment.text.strip(), words))
+        segments.append(
+            TranscriptSegment(
+                segment.start,
+                segment.end,
+                segment.text.strip(),
+                words,
+                id=len(segments),
+                seek=int(segment.seek),
+                tokens=tuple(segment.tokens),
+                temperature=float(segment.temperature or 0.0),
+                avg_logprob=float(segment.avg_logprob),
+                compression_ratio=float(segment.compression_ratio),
+                no_speech_prob=float(segment.no_speech_prob),
+            )
+        )
+        if on_segment is not None:
+            on_segment(segments[-1])
         if audio.duration > 0:
             progress(Stage.TRANSCRIBING, min(segment.end / audio.duration, 1.0))
     progress(Stage.TRANSCRIBING, 1.0)

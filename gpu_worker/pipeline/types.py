@@ -12,6 +12,9 @@ from shared.stages import Stage
 
 SAMPLE_RATE = 16_000
 
+SegmentCallback = Callable[["TranscriptSegment"], None]
+"""Called with each transcribed segment as soon as Whisper has decoded it (for streaming)."""
+
 ProgressCallback = Callable[[Stage, float], None]
 """Called with the stage running and the fraction of it done (0.0 at its start, 1.0 at its end)."""
 
@@ -51,6 +54,14 @@ class TranscriptSegment:
     end: float
     text: str
     words: tuple[TimedWord, ...]
+    # Whisper's own account of the segment (OpenAI's verbose_json reports it)
+    id: int = 0
+    seek: int = 0
+    tokens: tuple[int, ...] = ()
+    temperature: float = 0.0
+    avg_logprob: float = 0.0
+    compression_ratio: float = 0.0
+    no_speech_prob: float = 0.0
 
 
 @dataclass(frozen=True)
