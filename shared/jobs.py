@@ -62,7 +62,7 @@ class JobOptions(BaseModel):
     language: str | None = None
     stemming: bool = False
     suppress_numerals: bool = False
-    batch_size: int | None = Field(None, ge=1, le=64)  # None: the worker picks for its device
+    batch_size: int = Field(1, ge=1, le=64)
     num_speakers: int | None = Field(None, ge=1, le=32)
     min_speakers: int | None = Field(None, ge=1, le=32)
     max_speakers: int | None = Field(None, ge=1, le=32)

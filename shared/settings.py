@@ -111,8 +111,8 @@ class Settings(BaseSettings):
     allow_model_download: bool = False
     default_whisper_model: str = "tiny.en"
     default_stemming: StemmingDefault = StemmingDefault.AUTO
-    default_batch_size: int | None = Field(None, ge=1, le=64)
-    """None: each worker picks for its device (see gpu_worker.pipeline.options.batch_size_for)."""
+    default_batch_size: int = Field(1, ge=1, le=64)
+    """Sequential decoding unless asked: see gpu_worker.pipeline.options.DEFAULT_BATCH_SIZE."""
     diarizer: DiarizerChoice = DiarizerChoice.AUTO
     device: DeviceChoice = DeviceChoice.AUTO
     compute_type: str | None = None

@@ -83,7 +83,7 @@ def test_submit_queues_the_job_and_stores_audio_row_and_message(api: TestClient,
         "language": None,
         "stemming": False,  # DEFAULT_STEMMING=auto and no separation model in the fleet
         "suppress_numerals": False,
-        "batch_size": None,  # DEFAULT_BATCH_SIZE unset: the worker picks for its device
+        "batch_size": 1,  # DEFAULT_BATCH_SIZE: sequential decoding
         "num_speakers": None,
         "min_speakers": None,
         "max_speakers": None,

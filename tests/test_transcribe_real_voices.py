@@ -15,7 +15,7 @@ import pytest
 
 from evaluation.librispeech import SAMPLE_RATE, by_speaker
 from evaluation.metrics import wer as word_error_rate
-from gpu_worker.pipeline.options import GPU_BATCH_SIZE, PipelineOptions, batch_size_for
+from gpu_worker.pipeline.options import DEFAULT_BATCH_SIZE, PipelineOptions
 from gpu_worker.pipeline.run import run_pipeline
 from tests.speech_metrics import transcript
 
@@ -52,10 +52,8 @@ def test_no_sentence_is_dropped_after_a_pause(two_voices_after_a_pause, batch_si
     assert response.results.channels[0].alternatives[0].words[-1].end > 8.0
 
 
-def test_default_batch_size_follows_the_device(two_voices_after_a_pause) -> None:
-    """No batch size asked for: sequential decoding on this CPU, recorded in model_info."""
+def test_default_options_decode_sequentially(two_voices_after_a_pause) -> None:
+    """No batch size asked for: sequential decoding, the same as bare faster-whisper at batch 1."""
     path, _ = two_voices_after_a_pause
     response = run_pipeline(path, PipelineOptions())
-    assert response.metadata.model_info["device"] == "cpu"
-    assert response.metadata.model_info["batch_size"] == batch_size_for("cpu") == 1
-    assert batch_size_for("cuda") == GPU_BATCH_SIZE > 1
+    assert response.metadata.model_info["batch_size"] == DEFAULT_BATCH_SIZE == 1

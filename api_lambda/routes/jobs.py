@@ -57,7 +57,7 @@ async def submit_job(
         bool | None, Form(description="Separate vocals first (default: DEFAULT_STEMMING)")
     ] = None,
     suppress_numerals: Annotated[bool, Form()] = False,
-    batch_size: Annotated[int | None, Form(description="1..64 (default: 8 on GPU, 1 on CPU)")] = None,
+    batch_size: Annotated[int | None, Form(description="1..64 (default: DEFAULT_BATCH_SIZE, 1)")] = None,
     num_speakers: Annotated[int | None, Form(description="Exact speaker count, if known")] = None,
     min_speakers: Annotated[int | None, Form()] = None,
     max_speakers: Annotated[int | None, Form()] = None,

@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--suppress-numerals", action="store_true", help="write numbers as words")
     parser.add_argument(
-        "--batch-size", type=int, default=settings.default_batch_size, help="default: 8 on a GPU, 1 on a CPU"
+        "--batch-size", type=int, default=settings.default_batch_size, help="1: sequential (default)"
     )
     parser.add_argument("--utt-split", type=float, default=0.8, help="pause (s) that starts a new utterance")
     parser.add_argument("--format", choices=[f.value for f in ExportFormat], default="json")

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.deepgram import DeepgramResponse
@@ -20,7 +20,7 @@ from shared.stages import Stage
 from . import align, audio, diarize, output, postprocess, punctuate, separate, transcribe
 from .diarization.known_speakers import name_speakers
 from .models import get_whisper, preload
-from .options import PipelineOptions, batch_size_for
+from .options import PipelineOptions
 from .torch_device import torch_device
 from .types import (
     DecodedAudio,
@@ -87,7 +87,6 @@ def run_pipeline_detailed(
     # Refuse what can't run before any heavy work: unknown language, missing model.
     transcribe.check_language(options.whisper_model, options.language)
     whisper = get_whisper(options.whisper_model, settings)
-    options = replace(options, batch_size=options.batch_size or batch_size_for(whisper.device))
     started = time.perf_counter()
     decoded = audio.load_audio(source, max_duration_seconds=settings.max_audio_duration_seconds)
     stages.seconds["decoding"] = time.perf_counter() - started

@@ -11,7 +11,7 @@ from shared.model_catalog import english_only
 from shared.stages import Stage
 
 from .models import LoadedWhisper
-from .options import PipelineOptions, batch_size_for
+from .options import PipelineOptions
 from .types import (
     DecodedAudio,
     ProgressCallback,
@@ -95,7 +95,7 @@ def run(
     if options.temperatures:
         common["temperature"] = list(options.temperatures)
     progress(Stage.TRANSCRIBING, 0.0)
-    batch_size = options.batch_size or batch_size_for(whisper.device)
+    batch_size = options.batch_size
     if batch_size > 1:
         from faster_whisper import BatchedInferencePipeline
 
