@@ -147,6 +147,7 @@ class WeSpeakerEncoder:
     """256-d WeSpeaker embeddings of 16 kHz clips, L2-normalised rows (the SpeakerEncoder interface)."""
 
     name = NAME
+    dim = EMBEDDING_DIM
 
     def __init__(self, location: WeSpeakerLocation, device: str = "cpu") -> None:
         self.location = location
