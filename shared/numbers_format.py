@@ -17,6 +17,7 @@ _NUMBER = re.compile(
     r"(?P<suffix>%|st|nd|rd|th|s)?(?P<trail>[.,!?;:\"')\]]*)$",
     re.IGNORECASE,
 )
+_GROUPS = re.compile(r"^(?P<lead>[\"'(\[]*)(?P<groups>\d+(?:[-/]\d+)+)(?P<trail>[.,!?;:\"')\]]*)$")  # 12/27, 555-1234
 _TIME = re.compile(r"^(?P<hour>\d{1,2}):(?P<minute>\d{2})(?P<trail>[.,!?;:]*)$")
 _CURRENCY = {"$": ("dollar", "dollars"), "£": ("pound", "pounds"), "€": ("euro", "euros")}
 
@@ -46,6 +47,12 @@ def spoken(token: str) -> list[str] | None:
                 words += (["oh"] if minute < 10 else []) + _words(num2words(minute))
             words[-1] += time["trail"]
             return words
+    groups = _GROUPS.match(token)
+    if groups:
+        words = [w for group in re.split(r"[-/]", groups["groups"]) for w in _words(num2words(int(group)))]
+        words[0] = groups["lead"] + words[0]
+        words[-1] += groups["trail"]
+        return words
     match = _NUMBER.match(token)
     if not match:
         return None
