@@ -17,7 +17,8 @@ _NUMBER = re.compile(
     r"(?P<suffix>%|st|nd|rd|th|s)?(?P<trail>[.,!?;:\"')\]]*)$",
     re.IGNORECASE,
 )
-_GROUPS = re.compile(r"^(?P<lead>[\"'(\[]*)(?P<groups>\d+(?:[-/]\d+)+)(?P<trail>[.,!?;:\"')\]]*)$")  # 12/27, 555-1234
+# "12/27", "555-1234": each group spoken on its own
+_GROUPS = re.compile(r"^(?P<lead>[\"'(\[]*)(?P<groups>\d+(?:[-/]\d+)+)(?P<trail>[.,!?;:\"')\]]*)$")
 _TIME = re.compile(r"^(?P<hour>\d{1,2}):(?P<minute>\d{2})(?P<trail>[.,!?;:]*)$")
 _CURRENCY = {"$": ("dollar", "dollars"), "£": ("pound", "pounds"), "€": ("euro", "euros")}
 

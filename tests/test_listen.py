@@ -116,7 +116,7 @@ def finish_in_background(aws: AwsEnv, outcome: str) -> threading.Thread:
         ({"callback": "ftp://example.com/cb"}, "only http and https"),
         ({"callback": "http://127.0.0.1:9/cb"}, "not public"),
         ({"callback": "http://localhost/cb"}, "this machine"),
-        ({"model": "nonexistent-model"}, "Unknown model 'nonexistent-model'. This deployment accepts the Deepgram"),
+        ({"model": "nonexistent-model"}, "Unknown model 'nonexistent-model'. This deployment accepts"),
         ({"language": "xx"}, "Unknown language"),
         ({"language": "de"}, "only transcribes English"),
     ],

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from shared.deepgram import DeepgramResponse
 from shared.deepgram_shape import listen_response
 from shared.exporters import ExportFormat, export
-from shared.deepgram import DeepgramResponse
 from shared.jobs import ListenOptions, ListenWarning
 from shared.listen_text import apply_listen_text
 
