@@ -34,6 +34,13 @@ _TENS = {
     "eighty": "8", "ninety": "9",
 }  # fmt: skip
 _SCALES = {"hundred": "00", "thousand": "000"}
+_ORDINALS = {
+    "first": "1", "third": "3", "fourth": "4", "fifth": "5", "sixth": "6", "seventh": "7",
+    "eighth": "8", "ninth": "9", "tenth": "10", "eleventh": "11", "twelfth": "12", "thirteenth": "13",
+    "fourteenth": "14", "fifteenth": "15", "sixteenth": "16", "seventeenth": "17", "eighteenth": "18",
+    "nineteenth": "19", "twentieth": "20", "thirtieth": "30",
+}  # fmt: skip
+_ORDINAL = re.compile(r"^(\d+)(st|nd|rd|th)$")
 _DIGITS = re.compile(r"^[\d\-/,.]*\d[\d\-/,.]*$")
 _PCI_CUES = ("card", "visa", "mastercard", "amex", "expir", "expires", "cvv", "cvc", "security")
 
@@ -46,6 +53,10 @@ def _token_digits(text: str) -> str | None:
     """The digits a single word stands for ("4567", "5", "twenty" → "2?"), or None."""
     if _DIGITS.match(text):
         return re.sub(r"\D", "", text)
+    if _ORDINAL.match(text):
+        return _ORDINAL.match(text).group(1)
+    if text in _ORDINALS:
+        return _ORDINALS[text]
     if text in _ONES:
         return _ONES[text]
     if text in _TENS:
