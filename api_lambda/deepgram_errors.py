@@ -13,6 +13,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api_lambda.openai_errors import is_openai_path
 from shared.deepgram_shape import error_body
 from shared.errors import ServiceError
 
@@ -21,7 +22,8 @@ REQUEST_ID_HEADER = "dg-request-id"  # on every /v1 response, as Deepgram sends 
 
 
 def is_deepgram_path(path: str) -> bool:
-    return path.startswith(DEEPGRAM_PATH_PREFIX)
+    """`/v1/...` but the OpenAI-compatible paths (`/v1/audio/...`, `/v1/models`): those keep OpenAI's ways."""
+    return path.startswith(DEEPGRAM_PATH_PREFIX) and not is_openai_path(path)
 
 
 def deepgram_status(error: ServiceError) -> int:
