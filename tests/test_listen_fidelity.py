@@ -254,6 +254,7 @@ def test_every_v1_answer_has_a_request_id_and_deepgram_errors(api: TestClient) -
     assert wrong.headers["allow"] == "POST"
     assert set(api.get("/nothing-here").json()) == {"detail"}  # the seed's paths keep their shape
     assert "dg-request-id" not in api.get("/health").headers
+    assert "dg-request-id" not in api.get("/v1/models").headers  # OpenAI's path keeps OpenAI's ways
 
 
 def test_callbacks_carry_dg_token_with_the_key_identifier(receiver: Receiver) -> None:
