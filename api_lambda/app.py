@@ -12,9 +12,10 @@ from typing import Any
 from aiobotocore.session import get_session
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api_lambda.aws import open_clients
-from api_lambda.deepgram_errors import deepgram_error, is_deepgram_path
+from api_lambda.deepgram_errors import RequestIdHeader, deepgram_error, http_error, is_deepgram_path
 from api_lambda.deps import in_lambda
 from api_lambda.openai_errors import is_openai_path, openai_error
 from api_lambda.routes import jobs, listen, openai_audio, service, uploads
@@ -60,7 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_exception_handler(ServiceError, service_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_middleware(UploadSizeGuard, lambda_mode=in_lambda)
+    app.add_middleware(RequestIdHeader)
     app.include_router(uploads.router)  # first: its JSON `POST /jobs` lets multipart fall through
     app.include_router(jobs.router)
     app.include_router(service.router)

@@ -62,6 +62,11 @@ def _is_media(head: bytes) -> bool:
     return len(head) > 188 and head[0] == 0x47 and head[188] == 0x47  # MPEG transport stream
 
 
+def is_media(head: bytes) -> bool:
+    """Whether the first bytes name a media container or codec ffmpeg reads."""
+    return _is_media(head)
+
+
 def _looks_like_text(head: bytes) -> bool:
     try:
         text = head.decode("utf-8")

@@ -12,6 +12,7 @@ message to the dead-letter queue, where `sweep_dead_letters` fails the job with 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import signal
@@ -32,6 +33,7 @@ from shared.callbacks import CallbackPolicy, callback_body, deliver
 from shared.errors import JobCancelled, JobNotFound, ServiceError
 from shared.job_store import JobStore
 from shared.jobs import Job, JobStatus
+from shared.listen_text import apply_listen_text
 from shared.logging import get_logger
 from shared.queue import JobMessage, UnreadableMessage
 from shared.settings import Settings
@@ -242,17 +244,20 @@ class Worker:
         try:
             source = self._fetch_source(job, workdir)
             response = self._run_pipeline(job, source, lease, workdir)
+            result = response.model_dump(mode="json", exclude_none=True)
+            if job.listen is not None:  # Deepgram's text edits (numbers, redaction...), before storing
+                result = apply_listen_text(result, job.listen)
             put_result(
                 self.s3,
                 self.settings.bucket_name,
                 job_id,
-                response.model_dump_json(exclude_none=True).encode(),
+                json.dumps(result).encode(),
                 also_at=job.result_copy_key,
             )
             if self.store.run(ops.complete(job_id, owner)):
                 self._delete_message(receipt)
                 log.info("job_completed", job_id=job_id)
-                self._notify(job, response.model_dump(mode="json", exclude_none=True))
+                self._notify(job, result)
             else:
                 log.warning("job_lost_before_completion", job_id=job_id)
         except JobCancelled:

@@ -3,7 +3,8 @@ non-2xx answer or unreachable receiver up to `CALLBACK_MAX_ATTEMPTS` times, `CAL
 apart, and report every attempt so the job records it.
 
 The body is what `/v1/listen` would have answered: the Deepgram response, or Deepgram's error
-shape when the job failed.
+shape when the job failed. As Deepgram, each request carries `dg-token`: the identifier of the
+API key that submitted the job (never the key), for the receiver to check.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def deliver(
                 content_type="application/json",
                 timeout=policy.timeout,
                 allow_private=policy.allow_private,
+                headers={"dg-token": target.token} if target.token else None,
             )
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"

@@ -4,8 +4,10 @@ The result of record (what `/jobs/{id}/result` serves and the exporters read) ha
 pipeline made, and `metadata.model_info` in the seed's form (`{"name": ..., "arch": "whisper",
 ...}`). Deepgram instead keys `model_info` by model id, and returns the optional parts only when a
 request turns them on: paragraphs (`paragraphs` or `smart_format`), utterances, the detected
-language, speakers (`diarize`) and punctuation (`punctuate` or `smart_format`). Works on plain
-JSON dicts, so the API and the worker's callbacks shape the same bytes without the models.
+language, speakers (`diarize`) and punctuation (`punctuate`, `smart_format` or `paragraphs`),
+plus `search` hits, `extra` and `warnings`. Text edits (numbers, redaction, replace...) are already
+in the stored result (shared.listen_text). Works on plain JSON dicts, so the API and the worker's
+callbacks shape the same bytes without the models.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from shared.deepgram_models import model_note
 from shared.jobs import ListenOptions
+from shared.transcript_search import search
 
 MODEL_VERSION = "faster-whisper"
 _MODEL_NAMESPACE = uuid.UUID("6f1d2b7e-4d4b-4c55-9a4c-6e2a6c5a9d10")  # as gpu_worker.pipeline.output
@@ -26,6 +30,7 @@ ERROR_CODES: dict[int, str] = {
     401: "INVALID_AUTH",
     403: "INSUFFICIENT_PERMISSIONS",
     404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
     409: "CONFLICT",
     413: "PAYLOAD_TOO_LARGE",
     429: "TOO_MANY_REQUESTS",
@@ -45,7 +50,8 @@ def _model_id(name: str) -> str:
 
 
 def _punctuated(listen: ListenOptions) -> bool:
-    return listen.punctuate or listen.smart_format
+    """Deepgram punctuates for `punctuate`, and also for `smart_format` and `paragraphs`."""
+    return listen.punctuate or listen.smart_format or listen.paragraphs
 
 
 def _word(word: Mapping[str, Any], listen: ListenOptions) -> dict[str, Any]:
@@ -81,9 +87,11 @@ def _alternative(alternative: Mapping[str, Any], listen: ListenOptions) -> dict[
 
 
 def _channel(channel: Mapping[str, Any], listen: ListenOptions) -> dict[str, Any]:
-    shaped: dict[str, Any] = {
-        "alternatives": [_alternative(a, listen) for a in channel.get("alternatives", [])]
-    }
+    shaped: dict[str, Any] = {}
+    alternatives = list(channel.get("alternatives", []))
+    if listen.search:
+        shaped["search"] = search(alternatives[0].get("words", []) if alternatives else [], listen.search)
+    shaped["alternatives"] = [_alternative(a, listen) for a in alternatives]
     if listen.detect_language and channel.get("detected_language"):
         shaped["detected_language"] = channel["detected_language"]
         if channel.get("language_confidence") is not None:
@@ -114,7 +122,7 @@ def _metadata(metadata: Mapping[str, Any], listen: ListenOptions) -> dict[str, A
     entry: dict[str, Any] = {"name": name, "version": MODEL_VERSION, "arch": str(info.get("arch", "whisper"))}
     if listen.requested_model:
         entry["requested_model"] = listen.requested_model
-        entry["note"] = f"'{listen.requested_model}' is served by Whisper {name}, this deployment's default"
+        entry["note"] = model_note(listen.requested_model, name)
     shaped: dict[str, Any] = {
         "transaction_key": metadata.get("transaction_key", "deprecated"),
         "request_id": metadata["request_id"],
@@ -133,6 +141,10 @@ def _metadata(metadata: Mapping[str, Any], listen: ListenOptions) -> dict[str, A
         }
     if listen.tags:
         shaped["tags"] = list(listen.tags)
+    if listen.extra:
+        shaped["extra"] = dict(listen.extra)
+    if listen.warnings:
+        shaped["warnings"] = [warning.model_dump() for warning in listen.warnings]
     return shaped
 
 

@@ -75,6 +75,16 @@ class JobOptions(BaseModel):
         return self
 
 
+class ListenWarning(BaseModel):
+    """One entry of Deepgram's `metadata.warnings`: a parameter this deployment didn't fully honour."""
+
+    model_config = ConfigDict(frozen=True)
+
+    parameter: str
+    type: str
+    message: str
+
+
 class ListenOptions(BaseModel):
     """What a `POST /v1/listen` asked for beyond `JobOptions`: pipeline extras the seed's form lacks,
     and how to shape the answer (Deepgram returns only the parts a request turns on)."""
@@ -92,6 +102,18 @@ class ListenOptions(BaseModel):
     multichannel: bool = False
     keyterms: tuple[str, ...] = ()  # `keyterm` and `keywords`, given to Whisper as hotwords
     tags: tuple[str, ...] = ()
+    # Text edits the worker applies to the result it stores (shared.listen_text), in Deepgram's way.
+    numerals: bool = False  # digits; else numbers are spelled out (Deepgram's default)
+    dictation: bool = False
+    measurements: bool = False
+    filler_words: bool = False
+    profanity_filter: bool = False
+    redact: tuple[str, ...] = ()  # numbers, pci, ssn (by rule; shared.redaction)
+    replace: tuple[tuple[str, str], ...] = ()
+    # Shaping of the answer only.
+    search: tuple[str, ...] = ()
+    extra: tuple[tuple[str, str], ...] = ()  # echoed in metadata.extra
+    warnings: tuple[ListenWarning, ...] = ()  # metadata.warnings: parameters not (fully) honoured
 
 
 class KnownSpeaker(BaseModel):
@@ -127,6 +149,7 @@ class CallbackTarget(BaseModel):
 
     url: str
     method: str = "POST"
+    token: str | None = None  # sent as `dg-token`: the identifier of the API key that submitted the job
 
 
 class CallbackAttempt(BaseModel):

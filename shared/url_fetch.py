@@ -150,10 +150,17 @@ def fetch_to_file(
 
 
 def send(
-    method: str, url: str, body: bytes, *, content_type: str, timeout: float, allow_private: bool
+    method: str,
+    url: str,
+    body: bytes,
+    *,
+    content_type: str,
+    timeout: float,
+    allow_private: bool,
+    headers: dict[str, str] | None = None,
 ) -> int:
     """One POST/PUT of `body` (no redirects followed); returns the HTTP status."""
-    headers = {"Content-Type": content_type}
+    headers = {"Content-Type": content_type, **(headers or {})}
     with _open(method, url, allow_private=allow_private, timeout=timeout, body=body, headers=headers) as r:
         r.read()
         return r.status

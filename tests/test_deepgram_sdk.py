@@ -125,3 +125,37 @@ def test_the_sdk_transcribes_a_url_with_a_callback(
     job = wait_for(lambda: (j := aws.job(request_id)).callback_status == "delivered" and j, "the record")
     assert [a.status_code for a in job.callback_attempts] == [500, 200]
     assert job.source_url == f"{receiver.url}/audio/first.wav" and job.status.value == "completed"
+
+
+def test_the_sdk_gets_redacted_spelled_out_text_in_every_view(
+    live_api: str, spawn_worker: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    """Real speech with numbers: `redact=numbers` leaves no digit and no number word in the
+    transcript, words, utterances, paragraphs, nor in the stored result's SRT export."""
+    import re
+
+    import httpx
+
+    wav = tmp_path / "numbers.wav"
+    text = "I paid twenty five dollars on the third of March. My account number is four five six seven."
+    subprocess.run(
+        ["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(tmp_path / "raw.wav"), text], check=True
+    )
+    subprocess.run(["sox", str(tmp_path / "raw.wav"), "-r", "16000", "-c", "1", str(wav)], check=True)
+    worker = spawn_worker(**WORKER_ENV)
+    response = sdk(live_api).listen.v1.media.transcribe_file(
+        request=wav.read_bytes(), redact="numbers", utterances=True, paragraphs=True
+    )
+    assert isinstance(response, ListenV1Response), worker.log()
+    alternative = response.results.channels[0].alternatives[0]
+    texts = [alternative.transcript, *(w.punctuated_word or w.word for w in alternative.words)]
+    texts += [u.transcript for u in response.results.utterances or []]
+    texts += [s.text for p in alternative.paragraphs.paragraphs for s in p.sentences]
+    spoken_numbers = r"\b(one|two|three|four|five|six|seven|eight|nine|twenty|third)\b"
+    assert "[NUMBER_" in alternative.transcript, alternative.transcript
+    assert "paid" in alternative.transcript.lower()
+    for piece in texts:
+        assert not re.search(r"\d|" + spoken_numbers, re.sub(r"\[NUMBER_\d+\]", "", piece).lower()), piece
+    srt = httpx.get(f"{live_api}/jobs/{response.metadata.request_id}/result", params={"format": "srt"}).text
+    cues = [line for line in srt.splitlines() if line and not re.match(r"^\d+$|^\d{2}:", line)]
+    assert cues and not any(re.search(spoken_numbers, re.sub(r"\[NUMBER_\d+\]", "", c).lower()) for c in cues)

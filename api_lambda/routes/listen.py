@@ -1,15 +1,19 @@
 """`POST /v1/listen`: Deepgram's pre-recorded endpoint, on the same job queue as `/jobs`.
 
-The body is the audio itself (any Content-Type) or JSON `{"url": ...}` that a worker fetches.
-Without `callback` the request waits for its job, polling the table with backoff (an `await`,
-never a blocked thread) for at most `LISTEN_MAX_WAIT_SECONDS`, then answers 504 with the
-`request_id` (the job id: `GET /jobs/{request_id}/result` has it later). With `callback` it
-answers `{"request_id"}` at once and the worker delivers the result.
+The body is the audio itself, whatever its Content-Type (its bytes say what it is), or JSON
+`{"url": ...}` that a worker fetches; headerless audio is framed from `encoding` (raw_audio).
+An identical request (same key, audio and parameters) attaches to the job the first one made
+(listen_dedup), so SDK retries never queue the work twice. Without `callback` the request waits
+for its job, polling the table with backoff (an `await`, never a blocked thread) for at most
+`LISTEN_MAX_WAIT_SECONDS`, then answers `202 {"request_id"}`: a status no SDK retries, and the
+job id that `GET /jobs/{request_id}/result` serves later. With `callback` it answers
+`{"request_id"}` at once and the worker delivers the result.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -21,16 +25,19 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from api_lambda.auth import Principal, PrincipalDep
+from api_lambda.auth import Principal, PrincipalDep, presented_key
 from api_lambda.aws import AwsClients
-from api_lambda.deepgram_errors import deepgram_error, deepgram_response
+from api_lambda.deepgram_errors import REQUEST_ID_HEADER, deepgram_error, deepgram_response
 from api_lambda.deepgram_params import ListenRequest, parse_listen_params
 from api_lambda.deps import AwsDep, LambdaModeDep, SettingsDep
 from api_lambda.enqueue import enqueue
 from api_lambda.fleet import fleet_capabilities
+from api_lambda.listen_dedup import Fingerprints, fingerprint
+from api_lambda.raw_audio import framing
 from api_lambda.sniff import SNIFF_BYTES, check_upload_head
 from api_lambda.submission import resolve_options
 from api_lambda.upload_guard import upload_limit
+from shared.api_keys import hash_key
 from shared.deepgram_shape import listen_response
 from shared.errors import InvalidParameter, ServiceError
 from shared.jobs import Job, JobStatus, ListenOptions, new_job_id
@@ -45,6 +52,9 @@ MAX_JSON_BYTES = 64 * 1024
 FIRST_POLL_SECONDS = 0.1
 MAX_POLL_SECONDS = 2.0
 RAW_NAME = "audio"  # a raw body has no file name
+# Content types a JSON `{"url"}` body may come with (curl's default included); any other is audio.
+_JSON_TYPES = (None, "application/json", "application/x-www-form-urlencoded", "text/plain")
+Query = dict[str, list[str]]
 
 
 class _BodyReader:
@@ -66,8 +76,8 @@ class _BodyReader:
         return data
 
 
-async def _json_url(request: Request, settings: Settings) -> str:
-    body = await _BodyReader(request.stream()).read(MAX_JSON_BYTES + 1)
+async def _json_url(head: bytes, reader: _BodyReader, settings: Settings) -> str:
+    body = head + await reader.read(MAX_JSON_BYTES + 1 - len(head))
     try:
         url = json.loads(body)["url"] if len(body) <= MAX_JSON_BYTES else None
     except (ValueError, TypeError, KeyError):
@@ -82,6 +92,62 @@ async def _json_url(request: Request, settings: Settings) -> str:
         raise InvalidParameter(f"Invalid 'url': {error.message}") from error
 
 
+def _stored_type(content_type: str | None) -> str | None:
+    """Keep a media type; drop any other (curl's form type would make S3 emulators parse the body)."""
+    return content_type if content_type and content_type.startswith(("audio/", "video/")) else None
+
+
+def api_key_id(principal: Principal, request: Request) -> str | None:
+    """The key's identifier (as `keys_cli list` shows it): `dg-token` on callbacks, and the dedup scope."""
+    if principal.key_id:
+        return principal.key_id
+    key = presented_key(request.headers.get("authorization"))
+    return hash_key(key)[:16] if key else None
+
+
+async def _upload_body(
+    request: Request,
+    settings: Settings,
+    aws: AwsClients,
+    lambda_mode: bool,
+    job_id: str,
+    parsed: ListenRequest,
+    head: bytes,
+    reader: _BodyReader,
+    content_type: str | None,
+) -> tuple[str, int, str]:
+    """Stream the body to S3 (framed if headerless); (key, size, sha256 of the body as sent)."""
+    limit, too_large = upload_limit(settings, lambda_mode)
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise too_large
+    prefix = (
+        framing(parsed.raw_audio, head, int(length) if length.isdigit() else None)
+        if parsed.raw_audio
+        else b""
+    )
+    check_upload_head(prefix + head, "the request body")
+    digest = hashlib.sha256(head)
+
+    async def read(size: int) -> bytes:
+        chunk = await reader.read(size)
+        digest.update(chunk)
+        return chunk
+
+    key = upload_key(job_id, RAW_NAME)
+    size = await upload_stream(
+        aws.s3,
+        settings.bucket_name,
+        key,
+        read,
+        first_chunk=prefix + head,
+        limit=limit,
+        too_large=lambda: too_large,
+        content_type=_stored_type(content_type),
+    )
+    return key, size, digest.hexdigest()
+
+
 async def _submit(
     request: Request,
     settings: Settings,
@@ -90,48 +156,53 @@ async def _submit(
     principal: Principal,
     job_id: str,
     parsed: ListenRequest,
-) -> Job:
-    options = resolve_options(parsed.form, settings, await fleet_capabilities(aws, settings))
+    query: Query,
+) -> str:
+    """Queue the request's job; the id to answer with (an identical request's job, if one is live)."""
+    fleet = await fleet_capabilities(aws, settings)
+    parsed.check_model(fleet)
+    options = resolve_options(parsed.form, settings, fleet)
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower() or None
+    reader = _BodyReader(request.stream())
+    head = await reader.read(SNIFF_BYTES)
+    key_id = api_key_id(principal, request)
+    fingerprints = Fingerprints(aws, settings)
     async with AsyncExitStack() as undo:  # on any failure, remove what was written so far
-        if content_type == "application/json":
-            source_url: str | None = await _json_url(request, settings)
-            key, size = "", 0
+        if content_type in _JSON_TYPES and head.lstrip().startswith(b"{"):
+            source_url: str | None = await _json_url(head, reader, settings)
+            key, size, source = "", 0, f"url:{source_url}"
             filename = PurePosixPath(urlsplit(source_url).path).name or RAW_NAME
         else:
             source_url, filename = None, RAW_NAME
-            limit, too_large = upload_limit(settings, lambda_mode)
-            length = request.headers.get("content-length", "")
-            if length.isdigit() and int(length) > limit:
-                raise too_large
-            reader = _BodyReader(request.stream())
-            head = await reader.read(SNIFF_BYTES)
-            check_upload_head(head, "the request body")
-            key = upload_key(job_id, filename)
-            size = await upload_stream(
-                aws.s3,
-                settings.bucket_name,
-                key,
-                reader.read,
-                first_chunk=head,
-                limit=limit,
-                too_large=lambda: too_large,
-                content_type=content_type,
+            key, size, sha256 = await _upload_body(
+                request, settings, aws, lambda_mode, job_id, parsed, head, reader, content_type
             )
             undo.push_async_callback(aws.s3.delete_object, Bucket=settings.bucket_name, Key=key)
+            source = f"sha256:{sha256}"
+        digest = fingerprint(principal.project_id, key_id, source, query)
+        existing = await fingerprints.claim(digest, job_id)
+        if existing is not None:
+            return existing  # leaving the block deletes this request's copy of the audio
+        undo.push_async_callback(fingerprints.release, digest, job_id)
+        callback = parsed.callback.model_copy(update={"token": key_id}) if parsed.callback else None
         job = aws.store.ops.queued_job(
-            job_id, options, upload_key=key, filename=filename, size_bytes=size, content_type=content_type
+            job_id,
+            options,
+            upload_key=key,
+            filename=filename,
+            size_bytes=size,
+            content_type=_stored_type(content_type),
         ).model_copy(
             update={
                 "project_id": principal.project_id,
                 "source_url": source_url,
                 "listen": parsed.listen,
-                "callback": parsed.callback,
+                "callback": callback,
             }
         )
         await enqueue(aws, settings, job, undo)
         undo.pop_all()
-    return job
+    return job_id
 
 
 async def _wait_finished(request: Request, aws: AwsClients, job_id: str, max_wait: float) -> Job | None:
@@ -158,9 +229,9 @@ async def _result(settings: Settings, aws: AwsClients, job: Job) -> dict[str, An
     "/v1/listen",
     responses={
         200: {"description": "Deepgram's pre-recorded response, or `{request_id}` with a callback"},
+        202: {"description": "`{request_id}`: still running after LISTEN_MAX_WAIT_SECONDS (GET /jobs/{id})"},
         400: {"description": "Invalid parameter or body (Deepgram's error shape)"},
         401: {"description": "Missing or invalid API key"},
-        504: {"description": "Still running after LISTEN_MAX_WAIT_SECONDS; fetch /jobs/{request_id}"},
     },
     openapi_extra={
         "requestBody": {
@@ -190,21 +261,18 @@ async def listen(
     try:
         query = {name: request.query_params.getlist(name) for name in request.query_params}
         parsed = parse_listen_params(query, settings)
-        await _submit(request, settings, aws, lambda_mode, principal, job_id, parsed)
+        job_id = await _submit(request, settings, aws, lambda_mode, principal, job_id, parsed, query)
+        headers = {REQUEST_ID_HEADER: job_id}
         if parsed.callback is not None:
-            return JSONResponse({"request_id": job_id})
+            return JSONResponse({"request_id": job_id}, headers=headers)
         job = await _wait_finished(request, aws, job_id, settings.listen_max_wait_seconds)
-        if job is None:
-            return deepgram_response(
-                504,
-                f"Transcription is still running after {settings.listen_max_wait_seconds:g} s; get it from "
-                f"GET /jobs/{job_id}/result once GET /jobs/{job_id} says completed, or send a callback URL",
-                job_id,
-            )
+        if job is None:  # 202, not 504: SDKs retry a 5xx, which would wait (and once, queue) again
+            headers["Location"] = f"/jobs/{job_id}"
+            return JSONResponse({"request_id": job_id}, status_code=202, headers=headers)
         if job.status is JobStatus.COMPLETED:
-            return JSONResponse(await _result(settings, aws, job))
+            return JSONResponse(await _result(settings, aws, job), headers=headers)
         if job.status is JobStatus.FAILED:
             return deepgram_response(400, job.error or "transcription failed", job_id)
-        return deepgram_response(409, f"Job {job_id} was {job.status.value}", job_id)
+        return deepgram_response(400, f"Job {job_id} was {job.status.value}", job_id)
     except ServiceError as error:
         return deepgram_error(error, job_id)
