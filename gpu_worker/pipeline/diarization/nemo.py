@@ -114,11 +114,17 @@ def diarize(
         turns = read_rttm((folder / "out" / "pred_rttms" / "audio.rttm").read_text())
 
     turns = tidy_turns(turns, audio.duration)
-    from gpu_worker.pipeline.diarization.embedded import score_turns  # resemblyzer: only now
+    from gpu_worker.pipeline.diarization.windows import score_turns  # resemblyzer: only now
 
     turns = score_turns(audio, turns, device=device)
     progress(Stage.DIARIZING, 1.0)
-    return Diarization(turns=tuple(turns), num_speakers=len({t.speaker for t in turns}), backend=BACKEND)
+    return Diarization(
+        turns=tuple(turns),
+        num_speakers=len({t.speaker for t in turns}),
+        backend=BACKEND,
+        overlapping_turns=tuple(turns),
+        embedding_model="titanet",
+    )
 
 
 def build_config(
