@@ -9,15 +9,16 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pyannote.core import Annotation, Segment, Timeline
 from pyannote.metrics.diarization import DiarizationErrorRate
 
 from gpu_worker.pipeline import diarize
-from gpu_worker.pipeline.diarization.windows import score_turns
 from gpu_worker.pipeline.diarization.nemo import read_rttm
 from gpu_worker.pipeline.diarization.turns import tidy_turns
-from gpu_worker.pipeline.types import DecodedAudio, Diarization, SpeakerTurn, TimedWord
+from gpu_worker.pipeline.diarization.windows import score_turns
+from gpu_worker.pipeline.types import DecodedAudio, Diarization, SpeakerActivity, SpeakerTurn, TimedWord
 from shared.errors import InvalidParameter, ModelNotAvailable
 from shared.settings import Settings
 from shared.stages import Stage
@@ -125,9 +126,7 @@ def test_confidence_tracks_how_distinct_the_voices_are(results) -> None:
 
 def test_progress_is_reported_from_zero_to_one(corpus) -> None:
     calls: list[tuple[Stage, float]] = []
-    diarize.run(
-        decoded(corpus["long_silence"]), progress=lambda s, f: calls.append((s, f)), settings=WINDOWS
-    )
+    diarize.run(decoded(corpus["long_silence"]), progress=lambda s, f: calls.append((s, f)), settings=WINDOWS)
     fractions = [f for s, f in calls if s == Stage.DIARIZING]
     assert len(fractions) == len(calls) >= 3
     assert fractions[0] == 0.0 and fractions[-1] == 1.0
@@ -176,6 +175,36 @@ def test_assignment_rules() -> None:
     assert in_gap.speaker == 1 and 0 < in_gap.speaker_confidence < 0.4  # nearer to the second turn
     assert after.speaker == 1 and after.speaker_confidence < in_gap.speaker_confidence
     assert (instant.speaker, instant.speaker_confidence) == (1, 0.8)
+
+
+def test_a_word_at_a_turn_change_goes_to_the_speaker_covering_most_of_it() -> None:
+    """Speaker 0 until 2.0 s, speaker 1 from 1.9 s (0.1 s of overlap). The word 1.85–2.4 s starts in
+    speaker 0's turn but is mostly speaker 1's. The word 1.9–2.05 s lies mostly in speaker 0's
+    dominant turn, but speaker 1 talks through all of it and speaker 0 through two thirds: the
+    activity gives it to speaker 1, with the confidence of speaker 1's own turn."""
+    step = 0.01
+    times = np.arange(0.0, 4.0, step)
+    values = np.zeros((times.size, 2), np.float32)
+    values[times < 2.0, 0] = 0.9
+    values[times >= 1.9, 1] = 0.8
+    dominant = Diarization(
+        turns=(SpeakerTurn(0.0, 2.0, 0, 0.9), SpeakerTurn(2.0, 4.0, 1, 0.8)),
+        num_speakers=2,
+        backend="segmentation",
+        overlapping_turns=(SpeakerTurn(0.0, 2.0, 0, 0.9), SpeakerTurn(1.9, 4.0, 1, 0.8)),
+        activity=SpeakerActivity(step_s=step, start_s=0.0, values=values),
+    )
+    straddling, overlapped, early, instant = diarize.assign_speakers(
+        [_word(1.85, 2.4), _word(1.9, 2.05), _word(1.2, 1.95), _word(3.0, 3.0)], dominant
+    )
+    assert straddling.speaker == 1
+    assert straddling.speaker_confidence == pytest.approx(0.8 * 0.4 / 0.55, abs=1e-3)
+    assert (overlapped.speaker, overlapped.speaker_confidence) == (1, 0.8)
+    assert (early.speaker, early.speaker_confidence) == (0, 0.9)
+    assert (instant.speaker, instant.speaker_confidence) == (1, 0.8)
+    # Without activity the turns decide, by the share of the word each covers, not the word's start.
+    plain = diarize.assign_speakers([_word(1.85, 2.4)], Diarization(dominant.turns, 2, "windows"))
+    assert plain[0].speaker == 1
 
 
 def test_words_without_turns_get_speaker_zero_with_no_confidence() -> None:

@@ -85,7 +85,7 @@ def _most_active(word: TimedWord, activity: SpeakerActivity) -> int | None:
     first = int(np.ceil((word.start - activity.start_s) / activity.step_s))
     last = int(np.floor((max(word.end, word.start) - activity.start_s) / activity.step_s))
     if last < first:
-        first = last = int(round((0.5 * (word.start + word.end) - activity.start_s) / activity.step_s))
+        first = last = round((0.5 * (word.start + word.end) - activity.start_s) / activity.step_s)
     first, last = max(0, first), min(values.shape[0] - 1, last)
     if last < first:
         return None
