@@ -8,7 +8,7 @@ Used when a deployment has NeMo and its three checkpoints; nothing is ever downl
         diar_msdd_telephonic.nemo         (any *msdd*.nemo)
 
 The configuration is NeMo's `diar_infer_telephonic.yaml`, built here in code with local paths.
-NeMo reports turns without a score, so each turn's confidence is computed the embedded way
+NeMo reports turns without a score, so each turn's confidence is computed the windows way
 (resemblyzer windows against the speakers' centroids); MSDD may also report overlapping speech,
 which is flattened, since a Diarization's turns do not overlap. NeMo has no lower bound on the
 count: `min_speakers` is not passed on.

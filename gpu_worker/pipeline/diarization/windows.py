@@ -121,7 +121,7 @@ def score_turns(
     params: EmbeddedParams = EmbeddedParams(),
 ) -> list[SpeakerTurn]:
     """Confidence for turns another diarizer produced (speakers 0..k-1): the same window margin as
-    the embedded diarizer's, with each speaker's centroid taken from its own turns."""
+    the windows diarizer's, with each speaker's centroid taken from its own turns."""
     if not turns:
         return []
     regions = [Region(round(t.start * SAMPLE_RATE), round(t.end * SAMPLE_RATE)) for t in turns]
