@@ -19,7 +19,7 @@ COPY shared shared
 COPY api_lambda api_lambda
 COPY gpu_worker gpu_worker
 RUN pip install . \
- && pip install --no-deps "resemblyzer==0.1.4"
+ && pip install --no-deps "resemblyzer==0.1.4" "whisperx==3.8.6"
 
 ENV UPLOAD_DIR=/data/uploads \
     MODEL_DIR=/models \

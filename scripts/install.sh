@@ -16,4 +16,8 @@ python -m pip install --quiet -e ".[dev]"
 # resemblyzer's declared dependency (webrtcvad) breaks on modern setuptools; its real needs
 # (librosa, webrtcvad-wheels, torch) are already installed above.
 python -m pip install --quiet --no-deps "resemblyzer==0.1.4"
+# pyannote's segmentation model v2 (MIT) ships as an asset of the whisperx wheel; its declared
+# dependencies (pyannote.audio, torch 2.8, ...) are not wanted: only the file is read, whisperx
+# itself is never imported.
+python -m pip install --quiet --no-deps "whisperx==3.8.6"
 python -c "import torch, faster_whisper, resemblyzer; print('installed: torch', torch.__version__)"

@@ -23,8 +23,14 @@ class StemmingDefault(StrEnum):
 
 class DiarizerChoice(StrEnum):
     AUTO = "auto"
-    EMBEDDED = "embedded"
+    SEGMENTATION = "segmentation"
+    WINDOWS = "windows"
     NEMO = "nemo"
+
+    @classmethod
+    def _missing_(cls, value: object) -> DiarizerChoice | None:
+        """`embedded`, the old name of the windows backend, is still accepted."""
+        return cls.WINDOWS if isinstance(value, str) and value.lower() == "embedded" else None
 
 
 class DeviceChoice(StrEnum):

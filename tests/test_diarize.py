@@ -1,4 +1,4 @@
-"""The diarizing stage on the synthesized corpus: real VAD, real resemblyzer weights, real clustering.
+"""The `windows` diarizer on the synthesized corpus: real VAD, real resemblyzer weights, real clustering.
 
 The reference turns are exact (tests/corpus.py writes down where each voice speaks), so speaker
 counts and DER are checked against truth, not against a previous run.
@@ -9,15 +9,16 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pyannote.core import Annotation, Segment, Timeline
 from pyannote.metrics.diarization import DiarizationErrorRate
 
 from gpu_worker.pipeline import diarize
-from gpu_worker.pipeline.diarization.embedded import score_turns
 from gpu_worker.pipeline.diarization.nemo import read_rttm
 from gpu_worker.pipeline.diarization.turns import tidy_turns
-from gpu_worker.pipeline.types import DecodedAudio, Diarization, SpeakerTurn, TimedWord
+from gpu_worker.pipeline.diarization.windows import score_turns
+from gpu_worker.pipeline.types import DecodedAudio, Diarization, SpeakerActivity, SpeakerTurn, TimedWord
 from shared.errors import InvalidParameter, ModelNotAvailable
 from shared.settings import Settings
 from shared.stages import Stage
@@ -31,7 +32,7 @@ between its sentences), the others 0.000. shared/models.md reports 0.01–0.06 o
 bound leaves room for VAD/encoder differences across CPUs while still failing on any speaker
 confusion worth the name: one mislabelled turn of two_speakers alone costs about 0.12."""
 
-EMBEDDED = Settings(diarizer="embedded", device="cpu")
+WINDOWS = Settings(diarizer="windows", device="cpu")
 
 
 def decoded(item: CorpusItem) -> DecodedAudio:
@@ -48,7 +49,7 @@ def decoded(item: CorpusItem) -> DecodedAudio:
 @pytest.fixture(scope="module")
 def results(corpus: dict[str, CorpusItem]) -> dict[str, Diarization]:
     """Each corpus item diarized once with defaults (the expensive part, shared by the tests)."""
-    return {name: diarize.run(decoded(item), settings=EMBEDDED) for name, item in corpus.items()}
+    return {name: diarize.run(decoded(item), settings=WINDOWS) for name, item in corpus.items()}
 
 
 def hypothesis(result: Diarization) -> Annotation:
@@ -68,7 +69,7 @@ def der(item: CorpusItem, result: Diarization) -> float:
 @pytest.mark.parametrize("name", SPEECH_ITEMS)
 def test_finds_the_right_number_of_speakers(name: str, corpus, results) -> None:
     assert results[name].num_speakers == corpus[name].num_speakers
-    assert results[name].backend == "embedded"
+    assert results[name].backend == "windows"
 
 
 @pytest.mark.parametrize("name", SPEECH_ITEMS)
@@ -91,13 +92,15 @@ def test_turns_are_well_formed(name: str, corpus, results) -> None:
 
 
 def test_silence_gives_no_turns(results) -> None:
-    assert results["silence"] == Diarization(turns=(), num_speakers=0, backend="embedded")
+    assert results["silence"] == Diarization(
+        turns=(), num_speakers=0, backend="windows", embedding_model="resemblyzer-ge2e"
+    )
 
 
 def test_forcing_the_number_of_speakers(corpus, results) -> None:
     audio = decoded(corpus["two_speakers"])
-    three = diarize.run(audio, num_speakers=3, settings=EMBEDDED)
-    one = diarize.run(audio, num_speakers=1, settings=EMBEDDED)
+    three = diarize.run(audio, num_speakers=3, settings=WINDOWS)
+    one = diarize.run(audio, num_speakers=1, settings=WINDOWS)
     assert three.num_speakers == 3
     assert one.num_speakers == 1 and {t.speaker for t in one.turns} == {0}
     # Splitting one voice in two is a guess, and the confidence says so.
@@ -106,8 +109,8 @@ def test_forcing_the_number_of_speakers(corpus, results) -> None:
 
 
 def test_speaker_bounds_steer_the_count(corpus) -> None:
-    assert diarize.run(decoded(corpus["single_speaker"]), min_speakers=2, settings=EMBEDDED).num_speakers == 2
-    capped = diarize.run(decoded(corpus["three_speakers"]), max_speakers=2, settings=EMBEDDED)
+    assert diarize.run(decoded(corpus["single_speaker"]), min_speakers=2, settings=WINDOWS).num_speakers == 2
+    capped = diarize.run(decoded(corpus["three_speakers"]), max_speakers=2, settings=WINDOWS)
     assert capped.num_speakers == 2
 
 
@@ -123,9 +126,7 @@ def test_confidence_tracks_how_distinct_the_voices_are(results) -> None:
 
 def test_progress_is_reported_from_zero_to_one(corpus) -> None:
     calls: list[tuple[Stage, float]] = []
-    diarize.run(
-        decoded(corpus["long_silence"]), progress=lambda s, f: calls.append((s, f)), settings=EMBEDDED
-    )
+    diarize.run(decoded(corpus["long_silence"]), progress=lambda s, f: calls.append((s, f)), settings=WINDOWS)
     fractions = [f for s, f in calls if s == Stage.DIARIZING]
     assert len(fractions) == len(calls) >= 3
     assert fractions[0] == 0.0 and fractions[-1] == 1.0
@@ -157,7 +158,7 @@ def test_words_get_the_speaker_of_their_turn(corpus, results) -> None:
 TURNS = Diarization(
     turns=(SpeakerTurn(0.0, 2.0, 0, 0.9), SpeakerTurn(3.0, 5.0, 1, 0.8)),
     num_speakers=2,
-    backend="embedded",
+    backend="windows",
 )
 
 
@@ -176,8 +177,38 @@ def test_assignment_rules() -> None:
     assert (instant.speaker, instant.speaker_confidence) == (1, 0.8)
 
 
+def test_a_word_at_a_turn_change_goes_to_the_speaker_covering_most_of_it() -> None:
+    """Speaker 0 until 2.0 s, speaker 1 from 1.9 s (0.1 s of overlap). The word 1.85–2.4 s starts in
+    speaker 0's turn but is mostly speaker 1's. The word 1.9–2.05 s lies mostly in speaker 0's
+    dominant turn, but speaker 1 talks through all of it and speaker 0 through two thirds: the
+    activity gives it to speaker 1, with the confidence of speaker 1's own turn."""
+    step = 0.01
+    times = np.arange(0.0, 4.0, step)
+    values = np.zeros((times.size, 2), np.float32)
+    values[times < 2.0, 0] = 0.9
+    values[times >= 1.9, 1] = 0.8
+    dominant = Diarization(
+        turns=(SpeakerTurn(0.0, 2.0, 0, 0.9), SpeakerTurn(2.0, 4.0, 1, 0.8)),
+        num_speakers=2,
+        backend="segmentation",
+        overlapping_turns=(SpeakerTurn(0.0, 2.0, 0, 0.9), SpeakerTurn(1.9, 4.0, 1, 0.8)),
+        activity=SpeakerActivity(step_s=step, start_s=0.0, values=values),
+    )
+    straddling, overlapped, early, instant = diarize.assign_speakers(
+        [_word(1.85, 2.4), _word(1.9, 2.05), _word(1.2, 1.95), _word(3.0, 3.0)], dominant
+    )
+    assert straddling.speaker == 1
+    assert straddling.speaker_confidence == pytest.approx(0.8 * 0.4 / 0.55, abs=1e-3)
+    assert (overlapped.speaker, overlapped.speaker_confidence) == (1, 0.8)
+    assert (early.speaker, early.speaker_confidence) == (0, 0.9)
+    assert (instant.speaker, instant.speaker_confidence) == (1, 0.8)
+    # Without activity the turns decide, by the share of the word each covers, not the word's start.
+    plain = diarize.assign_speakers([_word(1.85, 2.4)], Diarization(dominant.turns, 2, "windows"))
+    assert plain[0].speaker == 1
+
+
 def test_words_without_turns_get_speaker_zero_with_no_confidence() -> None:
-    (word,) = diarize.assign_speakers([_word(0.0, 1.0)], Diarization((), 0, "embedded"))
+    (word,) = diarize.assign_speakers([_word(0.0, 1.0)], Diarization((), 0, "windows"))
     assert (word.speaker, word.speaker_confidence) == (0, 0.0)
 
 
@@ -190,16 +221,17 @@ def test_nemo_without_its_models_is_a_clear_error(tmp_path: Path, corpus) -> Non
     assert caught.value.where_looked
 
 
-def test_auto_falls_back_to_embedded_without_nemo(tmp_path: Path) -> None:
+def test_auto_falls_back_to_segmentation_without_nemo(tmp_path: Path) -> None:
     (tmp_path / "nemo").mkdir()
     (tmp_path / "nemo" / "titanet_large.nemo").write_bytes(b"only one of three")
-    assert diarize.backend_for(Settings(diarizer="auto", model_dir=tmp_path)) == "embedded"
-    assert diarize.backend_for(Settings(diarizer="embedded")) == "embedded"
+    assert diarize.backend_for(Settings(diarizer="auto", model_dir=tmp_path)) == "segmentation"
+    assert diarize.backend_for(Settings(diarizer="windows")) == "windows"
+    assert diarize.backend_for(Settings(diarizer="embedded")) == "windows"  # the old name still works
 
 
 def test_impossible_speaker_bounds_are_invalid_parameters(corpus) -> None:
     with pytest.raises(InvalidParameter):
-        diarize.run(decoded(corpus["silence"]), min_speakers=3, max_speakers=2, settings=EMBEDDED)
+        diarize.run(decoded(corpus["silence"]), min_speakers=3, max_speakers=2, settings=WINDOWS)
 
 
 def test_turns_from_another_diarizer_are_scored(corpus) -> None:

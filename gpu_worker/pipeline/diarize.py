@@ -1,14 +1,18 @@
 """The diarizing stage: who spoke when, and which speaker said each word.
 
-Two backends behind one `run`: `embedded` (resemblyzer + NME-SC, weights ship in pip packages, runs
-anywhere) and `nemo` (NeMo MSDD, when a deployment installs NeMo and puts its checkpoints in
-MODEL_DIR/nemo/). `settings.diarizer` picks: `auto` takes NeMo when it is there, else embedded;
-`nemo` insists, and fails with ModelNotAvailable rather than silently falling back.
+Three backends behind one `run`:
+- `segmentation` (default): pyannote's segmentation model v2 in plain torch + resemblyzer embeddings
+  + clustering; overlap-aware, its own speech detection; weights ship in pip packages.
+- `windows` (formerly `embedded`, still accepted): Silero VAD + 1.5 s resemblyzer windows + NME-SC;
+  no overlap.
+- `nemo` (NeMo MSDD, when a deployment installs NeMo and puts its checkpoints in MODEL_DIR/nemo/).
+`settings.diarizer` picks: `auto` takes NeMo when it is there, else segmentation; `nemo` insists,
+and fails with ModelNotAvailable rather than silently falling back.
 """
 
 from __future__ import annotations
 
-from gpu_worker.pipeline.diarization import embedded, nemo
+from gpu_worker.pipeline.diarization import nemo, segmentation, windows
 from gpu_worker.pipeline.diarization.assign import assign_speakers
 from gpu_worker.pipeline.diarization.clustering import check_speaker_bounds
 from gpu_worker.pipeline.torch_device import torch_device
@@ -44,7 +48,8 @@ def run(
             device=device,
             progress=progress,
         )
-    return embedded.diarize(
+    backend = windows if backend_for(settings) == windows.BACKEND else segmentation
+    return backend.diarize(
         audio,
         num_speakers=num_speakers,
         min_speakers=min_speakers,
@@ -55,12 +60,17 @@ def run(
 
 
 def preload(settings: Settings) -> None:
-    """Run the embedded backend's VAD and speaker encoder once on a second of noise, so a worker's
-    first job doesn't pay for importing torch and librosa, JIT-compiling librosa's mel code and
-    reading the weights (over 10 s on a small CPU host)."""
-    if backend_for(settings) != embedded.BACKEND:
+    """Run the embedded backends' models once on a second of noise, so a worker's first job doesn't
+    pay for importing torch and librosa, JIT-compiling librosa's mel code and reading the weights
+    (over 10 s on a small CPU host)."""
+    backend = backend_for(settings)
+    if backend == nemo.BACKEND:
         return
     import numpy as np
+
+    if backend == segmentation.BACKEND:
+        segmentation.preload(torch_device(settings))
+        return
 
     from gpu_worker.pipeline.diarization.embeddings import Window, embed_windows
     from gpu_worker.pipeline.diarization.speech import speech_regions
@@ -71,11 +81,13 @@ def preload(settings: Settings) -> None:
 
 
 def backend_for(settings: Settings) -> str:
-    """`embedded` or `nemo`; raises ModelNotAvailable when NeMo is asked for and absent."""
-    if settings.diarizer == DiarizerChoice.EMBEDDED:
-        return embedded.BACKEND
+    """`segmentation`, `windows` or `nemo`; raises ModelNotAvailable when NeMo is asked for and absent."""
+    if settings.diarizer == DiarizerChoice.WINDOWS:
+        return windows.BACKEND
+    if settings.diarizer == DiarizerChoice.SEGMENTATION:
+        return segmentation.BACKEND
     if settings.diarizer == DiarizerChoice.NEMO:
         nemo.require_models(settings.model_dir)
         return nemo.BACKEND
     available = nemo.nemo_installed() and nemo.find_models(settings.model_dir) is not None
-    return nemo.BACKEND if available else embedded.BACKEND
+    return nemo.BACKEND if available else segmentation.BACKEND

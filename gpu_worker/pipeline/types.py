@@ -96,16 +96,36 @@ class SpeakerTurn:
 
 
 @dataclass(frozen=True)
+class SpeakerActivity:
+    """Frame-level activity of each speaker, in [0, 1]; several may be active at once (overlap).
+    Frame i is centred at `start_s + i * step_s`."""
+
+    step_s: float
+    start_s: float
+    values: np.ndarray = field(repr=False)
+    """float32, shape (frames, num_speakers); column = speaker number."""
+
+    def frame_times(self) -> np.ndarray:
+        return self.start_s + self.step_s * np.arange(self.values.shape[0])
+
+
+@dataclass(frozen=True)
 class Diarization:
-    """Non-overlapping, time-sorted speaker turns (the dominant speaker at each instant), plus each
-    speaker's own turns, which overlap where speakers talk at once. Speakers are numbered 0.. in
-    order of first speech."""
+    """Who spoke when. Speakers are numbered 0.. in order of first speech.
+
+    `turns` are time-sorted and never overlap: one speaker per instant, the dominant one where
+    several talk (what Deepgram's one-speaker-per-word output needs). `overlapping_turns` are every
+    speaker's own turns, which may overlap in time (sorted by start); `activity`, when the backend has
+    it, is the frame-level evidence both were derived from and what word assignment reads.
+    """
 
     turns: tuple[SpeakerTurn, ...]
     num_speakers: int
-    backend: str  # "embedded" | "nemo" | "none"
+    backend: str  # "segmentation" | "windows" | "nemo" | "none"
     overlapping_turns: tuple[SpeakerTurn, ...] = ()
     """Every speaker's own turns; empty when the backend only knows one speaker per instant."""
+    activity: SpeakerActivity | None = field(default=None, compare=False, repr=False)
+    embedding_model: str | None = None
 
 
 @dataclass(frozen=True)

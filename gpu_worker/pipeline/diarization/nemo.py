@@ -8,7 +8,7 @@ Used when a deployment has NeMo and its three checkpoints; nothing is ever downl
         diar_msdd_telephonic.nemo         (any *msdd*.nemo)
 
 The configuration is NeMo's `diar_infer_telephonic.yaml`, built here in code with local paths.
-NeMo reports turns without a score, so each turn's confidence is computed the embedded way
+NeMo reports turns without a score, so each turn's confidence is computed the windows way
 (resemblyzer windows against the speakers' centroids); MSDD may also report overlapping speech,
 which is flattened, since a Diarization's turns do not overlap. NeMo has no lower bound on the
 count: `min_speakers` is not passed on.
@@ -114,11 +114,17 @@ def diarize(
         turns = read_rttm((folder / "out" / "pred_rttms" / "audio.rttm").read_text())
 
     turns = tidy_turns(turns, audio.duration)
-    from gpu_worker.pipeline.diarization.embedded import score_turns  # resemblyzer: only now
+    from gpu_worker.pipeline.diarization.windows import score_turns  # resemblyzer: only now
 
     turns = score_turns(audio, turns, device=device)
     progress(Stage.DIARIZING, 1.0)
-    return Diarization(turns=tuple(turns), num_speakers=len({t.speaker for t in turns}), backend=BACKEND)
+    return Diarization(
+        turns=tuple(turns),
+        num_speakers=len({t.speaker for t in turns}),
+        backend=BACKEND,
+        overlapping_turns=tuple(turns),
+        embedding_model="titanet",
+    )
 
 
 def build_config(

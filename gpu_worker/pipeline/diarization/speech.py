@@ -1,4 +1,4 @@
-"""Speech regions: where the embedded diarizer looks for voices.
+"""Speech regions: where the windows diarizer looks for voices.
 
 faster-whisper's bundled Silero VAD (ONNX, offline) with a short minimum silence, so that the
 pause at a turn change usually splits a region and a window seldom spans two speakers.

@@ -1,4 +1,5 @@
-"""The embedded diarizer: runs anywhere, offline, with weights that ship in pip packages.
+"""The `windows` diarizer (called `embedded` before the segmentation backend existed): runs
+anywhere, offline, with weights that ship in pip packages; no overlap.
 
 speech regions (Silero VAD) → 1.5 s windows at a 0.5 s hop → resemblyzer embeddings → NME-SC
 clustering → per-frame vote → turns. Each step's tunables live in one frozen params object.
@@ -25,7 +26,8 @@ from gpu_worker.pipeline.types import (
 )
 from shared.stages import Stage
 
-BACKEND = "embedded"
+BACKEND = "windows"
+EMBEDDING_MODEL = "resemblyzer-ge2e"
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def diarize(
     progress(Stage.DIARIZING, 0.1)
     if not regions:
         progress(Stage.DIARIZING, 1.0)
-        return Diarization(turns=(), num_speakers=0, backend=BACKEND)
+        return Diarization(turns=(), num_speakers=0, backend=BACKEND, embedding_model=EMBEDDING_MODEL)
 
     windows = make_windows(regions, params.windows)
     embeddings = embed_windows(
@@ -88,7 +90,13 @@ def diarize(
     confidences = window_confidence(similarity, labels, params)
     turns = windows_to_turns(windows, labels, confidences, regions, audio.duration, params.turns)
     progress(Stage.DIARIZING, 1.0)
-    return Diarization(turns=tuple(turns), num_speakers=len({t.speaker for t in turns}), backend=BACKEND)
+    return Diarization(
+        turns=tuple(turns),
+        num_speakers=len({t.speaker for t in turns}),
+        backend=BACKEND,
+        overlapping_turns=tuple(turns),
+        embedding_model=EMBEDDING_MODEL,
+    )
 
 
 def window_confidence(similarity: np.ndarray, labels: np.ndarray, params: EmbeddedParams) -> np.ndarray:
@@ -113,7 +121,7 @@ def score_turns(
     params: EmbeddedParams = EmbeddedParams(),
 ) -> list[SpeakerTurn]:
     """Confidence for turns another diarizer produced (speakers 0..k-1): the same window margin as
-    the embedded diarizer's, with each speaker's centroid taken from its own turns."""
+    the windows diarizer's, with each speaker's centroid taken from its own turns."""
     if not turns:
         return []
     regions = [Region(round(t.start * SAMPLE_RATE), round(t.end * SAMPLE_RATE)) for t in turns]

@@ -1,0 +1,93 @@
+"""Speaker encoders behind one small interface, so the diarizer doesn't care which model embeds.
+
+A `SpeakerEncoder` turns 16 kHz float32 clips (any length, one voice each) into L2-normalised rows,
+one per clip, batched. Today there is one: resemblyzer's GE2E (weights ship in its wheel). A stronger
+model a deployment has (WeSpeaker ResNet34, NeMo TitaNet) plugs in by implementing `name`, `dim` and
+`embed`, and by being returned from `load_encoder`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from typing import Protocol
+
+import numpy as np
+
+from gpu_worker.pipeline.diarization.embeddings import load_encoder as _load_resemblyzer
+from gpu_worker.pipeline.diarization.embeddings import normalize_volume
+
+
+class SpeakerEncoder(Protocol):
+    name: str
+    """Recorded in `Diarization.embedding_model`."""
+    dim: int
+
+    def embed(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        """(len(clips), dim) float32, each row L2-normalised."""
+        ...
+
+
+class ResemblyzerEncoder:
+    """GE2E (256-d). Like resemblyzer's own `embed_utterance`, a clip longer than 1.6 s is cut into
+    1.6 s partials at a 0.8 s hop whose embeddings are averaged: the model was trained on 1.6 s.
+    Each clip is volume-normalised first (its mel is power, not log: level matters, shared/models.md).
+    """
+
+    name = "resemblyzer-ge2e"
+    dim = 256
+    partial_frames = 160  # 10 ms mel frames
+    hop_frames = 80
+
+    def __init__(self, device: str = "cpu", batch_size: int = 64) -> None:
+        self.device = device
+        self.batch_size = batch_size
+
+    def embed(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        if not clips:
+            return np.zeros((0, self.dim), np.float32)
+        import torch
+        from resemblyzer.audio import wav_to_mel_spectrogram
+
+        model = _load_resemblyzer(self.device)
+        partials: list[np.ndarray] = []
+        owner: list[int] = []
+        for index, clip in enumerate(clips):
+            mel = wav_to_mel_spectrogram(normalize_volume(np.asarray(clip, np.float32)))
+            for piece in self._partials(mel):
+                partials.append(piece)
+                owner.append(index)
+        sums = np.zeros((len(clips), self.dim), np.float64)
+        order = sorted(range(len(partials)), key=lambda i: -partials[i].shape[0])
+        for first in range(0, len(order), self.batch_size):
+            batch = order[first : first + self.batch_size]
+            lengths = torch.tensor([partials[i].shape[0] for i in batch])
+            padded = torch.zeros((len(batch), int(lengths.max()), partials[batch[0]].shape[1]))
+            for row, i in enumerate(batch):
+                padded[row, : partials[i].shape[0]] = torch.from_numpy(partials[i])
+            with torch.inference_mode():
+                packed = torch.nn.utils.rnn.pack_padded_sequence(
+                    padded.to(model.device), lengths, batch_first=True, enforce_sorted=False
+                )
+                _, (hidden, _) = model.lstm(packed)
+                raw = model.relu(model.linear(hidden[-1]))
+                rows = raw / torch.linalg.norm(raw, dim=1, keepdim=True).clamp_min(1e-9)
+            for row, i in enumerate(batch):
+                sums[owner[i]] += rows[row].cpu().numpy()
+        norms = np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+        return (sums / norms).astype(np.float32)
+
+    def _partials(self, mel: np.ndarray) -> list[np.ndarray]:
+        n = mel.shape[0]
+        if n <= self.partial_frames + self.hop_frames // 2:
+            return [mel]
+        starts = list(range(0, n - self.partial_frames + 1, self.hop_frames))
+        if n - (starts[-1] + self.partial_frames) > self.hop_frames // 2:
+            starts.append(n - self.partial_frames)
+        return [mel[s : s + self.partial_frames] for s in starts]
+
+
+@cache
+def load_encoder(device: str = "cpu") -> SpeakerEncoder:
+    """The best encoder this deployment has (today: resemblyzer), once per process and device."""
+    return ResemblyzerEncoder(device)
