@@ -33,6 +33,12 @@ class DiarizerChoice(StrEnum):
         return cls.WINDOWS if isinstance(value, str) and value.lower() == "embedded" else None
 
 
+class SpeakerEncoderChoice(StrEnum):
+    AUTO = "auto"  # WeSpeaker ResNet34 where this deployment has its weights, else resemblyzer
+    RESEMBLYZER = "resemblyzer"
+    WESPEAKER = "wespeaker"
+
+
 class DeviceChoice(StrEnum):
     AUTO = "auto"
     CPU = "cpu"
@@ -120,6 +126,7 @@ class Settings(BaseSettings):
     default_batch_size: int = Field(1, ge=1, le=64)
     """Sequential decoding unless asked: see gpu_worker.pipeline.options.DEFAULT_BATCH_SIZE."""
     diarizer: DiarizerChoice = DiarizerChoice.AUTO
+    speaker_encoder: SpeakerEncoderChoice = SpeakerEncoderChoice.AUTO
     device: DeviceChoice = DeviceChoice.AUTO
     compute_type: str | None = None
     cpu_threads: int = Field(0, ge=0)

@@ -4,7 +4,7 @@ No offline WeSpeaker weights exist on this machine, so these tests build a RANDO
 ResNet34 of the real architecture, save it in the real layouts (a pyannote checkpoint in
 MODEL_DIR/wespeaker-voxceleb-resnet34-LM/ and in the Hugging Face hub cache) and run the encoder on
 real speech. That proves locating, loading (every key matched), feature extraction and output
-shapes; it proves nothing about embedding quality.
+shapes, and that the diarizer picks it when present; it proves nothing about embedding quality.
 """
 
 from __future__ import annotations
@@ -16,8 +16,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from gpu_worker.pipeline import diarize  # noqa: E402
 from gpu_worker.pipeline.diarization import wespeaker  # noqa: E402
+from gpu_worker.pipeline.diarization.encoders import load_encoder  # noqa: E402
 from gpu_worker.pipeline.diarization.fbank import kaldi_fbank  # noqa: E402
+from gpu_worker.pipeline.types import DecodedAudio  # noqa: E402
+from shared.errors import ModelNotAvailable  # noqa: E402
+from shared.settings import Settings  # noqa: E402
 
 
 class PyannoteSpecifications:
@@ -106,3 +111,36 @@ def test_encoder_embeds_clips_of_any_length(tmp_path: Path) -> None:
     single = np.concatenate([encoder.embed([clip]) for clip in clips])
     assert np.allclose(rows, single, atol=1e-4)
     assert np.allclose(encoder.embed(clips), rows)  # deterministic
+
+
+def _two_voices() -> DecodedAudio:
+    from evaluation.librispeech import by_speaker
+
+    speakers = by_speaker("test-other")
+    samples = np.concatenate([speakers["1688"][0].samples()[:64_000], speakers["1998"][0].samples()[:64_000]])
+    return DecodedAudio(samples=samples, duration=samples.size / 16_000, sha256="0", source_channels=1)
+
+
+def test_diarizer_uses_wespeaker_when_the_deployment_has_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    _save_pyannote_checkpoint(tmp_path / wespeaker.NAME / wespeaker.WEIGHTS_FILE)
+    found = Settings(model_dir=tmp_path, diarizer="segmentation")
+    diarization = diarize.run(_two_voices(), settings=found)
+    assert diarization.embedding_model == wespeaker.NAME and diarization.turns
+    forced_off = Settings(model_dir=tmp_path, diarizer="segmentation", speaker_encoder="resemblyzer")
+    assert load_encoder("cpu", forced_off).name == "resemblyzer-ge2e"
+    assert load_encoder("cpu", Settings(model_dir=tmp_path / "none")).name == "resemblyzer-ge2e"
+
+
+def test_asking_for_wespeaker_without_weights_names_the_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(ModelNotAvailable, match=wespeaker.NAME):
+        load_encoder("cpu", Settings(model_dir=tmp_path, speaker_encoder="wespeaker"))

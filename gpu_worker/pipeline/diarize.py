@@ -15,6 +15,7 @@ from __future__ import annotations
 from gpu_worker.pipeline.diarization import nemo, segmentation, windows
 from gpu_worker.pipeline.diarization.assign import assign_speakers
 from gpu_worker.pipeline.diarization.clustering import check_speaker_bounds
+from gpu_worker.pipeline.diarization.encoders import load_encoder
 from gpu_worker.pipeline.torch_device import torch_device
 from gpu_worker.pipeline.types import DecodedAudio, Diarization, ProgressCallback, no_progress
 from shared.errors import InvalidParameter
@@ -48,14 +49,23 @@ def run(
             device=device,
             progress=progress,
         )
-    backend = windows if backend_for(settings) == windows.BACKEND else segmentation
-    return backend.diarize(
+    if backend_for(settings) == windows.BACKEND:
+        return windows.diarize(
+            audio,
+            num_speakers=num_speakers,
+            min_speakers=min_speakers,
+            max_speakers=max_speakers,
+            device=device,
+            progress=progress,
+        )
+    return segmentation.diarize(
         audio,
         num_speakers=num_speakers,
         min_speakers=min_speakers,
         max_speakers=max_speakers,
         device=device,
         progress=progress,
+        encoder=load_encoder(device, settings),
     )
 
 
@@ -69,7 +79,8 @@ def preload(settings: Settings) -> None:
     import numpy as np
 
     if backend == segmentation.BACKEND:
-        segmentation.preload(torch_device(settings))
+        device = torch_device(settings)
+        segmentation.preload(device, load_encoder(device, settings))
         return
 
     from gpu_worker.pipeline.diarization.embeddings import Window, embed_windows

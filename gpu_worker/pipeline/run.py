@@ -145,6 +145,7 @@ def run_pipeline_detailed(
                 "vocal_separation": separate.MODEL_NAME if options.stemming else None,
                 "alignment": aligned.method,
                 "diarizer": diarization.backend,
+                "speaker_embedding": diarization.embedding_model,
                 "num_speakers": diarization.num_speakers,
                 "punctuation": punctuation,
                 "batch_size": options.batch_size,

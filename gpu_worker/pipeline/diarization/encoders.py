@@ -1,9 +1,10 @@
 """Speaker encoders behind one small interface, so the diarizer doesn't care which model embeds.
 
 A `SpeakerEncoder` turns 16 kHz float32 clips (any length, one voice each) into L2-normalised rows,
-one per clip, batched. Today there is one: resemblyzer's GE2E (weights ship in its wheel). A stronger
-model a deployment has (WeSpeaker ResNet34, NeMo TitaNet) plugs in by implementing `name`, `dim` and
-`embed`, and by being returned from `load_encoder`.
+one per clip, batched. Two implement it: resemblyzer's GE2E (weights ship in its wheel, used
+anywhere) and WeSpeaker ResNet34 (`wespeaker.py`, the stronger encoder behind pyannote 3.x, used
+when a deployment has its weights; `SPEAKER_ENCODER` chooses). Another model plugs in by
+implementing `name`, `dim` and `embed`, and by being returned from `load_encoder`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from typing import Protocol
 
 import numpy as np
 
+from gpu_worker.pipeline.diarization import wespeaker
 from gpu_worker.pipeline.diarization.embeddings import load_encoder as _load_resemblyzer
 from gpu_worker.pipeline.diarization.embeddings import normalize_volume
+from shared.errors import ModelNotAvailable
+from shared.settings import Settings, SpeakerEncoderChoice
 
 
 class SpeakerEncoder(Protocol):
@@ -87,7 +91,28 @@ class ResemblyzerEncoder:
         return [mel[s : s + self.partial_frames] for s in starts]
 
 
+def load_encoder(device: str = "cpu", settings: Settings | None = None) -> SpeakerEncoder:
+    """The encoder `settings.speaker_encoder` asks for, loaded once per process: with `auto`, WeSpeaker
+    ResNet34 where this deployment has its weights (MODEL_DIR or the hub cache), else resemblyzer.
+    `wespeaker` without the weights is ModelNotAvailable naming where it was looked for."""
+    choice = settings.speaker_encoder if settings is not None else SpeakerEncoderChoice.RESEMBLYZER
+    if choice == SpeakerEncoderChoice.RESEMBLYZER:
+        return _resemblyzer(device)
+    model_dir = settings.model_dir if settings is not None else None
+    allow_download = settings.allow_model_download if settings is not None else False
+    location = wespeaker.locate(model_dir, allow_download=allow_download)
+    if location is not None:
+        return _wespeaker(location, device)
+    if choice == SpeakerEncoderChoice.WESPEAKER:
+        raise ModelNotAvailable(wespeaker.NAME, wespeaker.where_looked(model_dir))
+    return _resemblyzer(device)
+
+
 @cache
-def load_encoder(device: str = "cpu") -> SpeakerEncoder:
-    """The best encoder this deployment has (today: resemblyzer), once per process and device."""
+def _resemblyzer(device: str) -> SpeakerEncoder:
     return ResemblyzerEncoder(device)
+
+
+@cache
+def _wespeaker(location: wespeaker.WeSpeakerLocation, device: str) -> SpeakerEncoder:
+    return wespeaker.WeSpeakerEncoder(location, device)

@@ -86,6 +86,8 @@ def diarize(
     params: SegmentationParams = SegmentationParams(),
     encoder: SpeakerEncoder | None = None,
 ) -> Diarization:
+    """Who spoke when, overlap kept; `encoder` defaults to resemblyzer (the diarizing stage passes
+    the one SPEAKER_ENCODER chooses)."""
     progress(Stage.DIARIZING, 0.0)
     encoder = encoder or load_encoder(device)
     samples = normalize_loudness(audio.samples, params)
@@ -366,10 +368,10 @@ def _absorb_short(labels: np.ndarray, activity: np.ndarray, min_frames: int) -> 
     return labels
 
 
-def preload(device: str = "cpu") -> None:
+def preload(device: str = "cpu", encoder: SpeakerEncoder | None = None) -> None:
     """Load both models and run them once on a second of noise (a worker's warm-up)."""
     noise = np.random.default_rng(0).normal(0.0, 0.01, SAMPLE_RATE).astype(np.float32)
-    encoder = load_encoder(device)
+    encoder = encoder or load_encoder(device)
     with _torch_threads(SegmentationParams().cpu_threads if device == "cpu" else None):
         segment(noise, SegmentationParams(), encoder, device)
         encoder.embed([noise])
