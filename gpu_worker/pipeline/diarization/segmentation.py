@@ -21,6 +21,8 @@ from itertools import pairwise
 import numpy as np
 
 from gpu_worker.pipeline.diarization import segmentation_model as sm
+from gpu_worker.pipeline.diarization import speaker_identity as identity
+from gpu_worker.pipeline.diarization import windows
 from gpu_worker.pipeline.diarization.clustering import ClusteringParams, cluster
 from gpu_worker.pipeline.diarization.encoders import SpeakerEncoder, load_encoder
 from gpu_worker.pipeline.types import (
@@ -46,6 +48,12 @@ class SegmentationParams:
     """A local speaker is active in a frame when its activation exceeds this."""
     min_clean_s: float = 0.6
     """A local speaker needs this much speech alone in a chunk to be embedded."""
+    identity: str = "windows"
+    """How local speakers get global identities: `windows` (dense-window clustering over the
+    model's speech, speaker_identity.py) or `chunks` (one embedding per chunk and local speaker,
+    clustered, as pyannote does)."""
+    speech_onset: float = 0.5
+    """With `windows` identity: a frame is speech when the aggregated speech activity exceeds this."""
     clustering: ClusteringParams = field(default_factory=ClusteringParams)
     min_on_s: float = 0.1
     """Shorter bursts of one speaker are dropped ..."""
@@ -95,20 +103,37 @@ def diarize(
     if samples is None:
         progress(Stage.DIARIZING, 1.0)
         return empty
+    by_windows = params.identity == "windows"
+    share = 0.4 if by_windows else 0.9
     with _torch_threads(params.cpu_threads if device == "cpu" else None):
-        chunks = segment(samples, params, encoder, device, lambda f: progress(Stage.DIARIZING, 0.9 * f))
-    if chunks.embeddings.shape[0] == 0:
+        report = lambda f: progress(Stage.DIARIZING, share * f)  # noqa: E731
+        chunks = segment(samples, params, encoder, device, report, embed=not by_windows)
+    bounds = {"num_speakers": num_speakers, "min_speakers": min_speakers, "max_speakers": max_speakers}
+    if by_windows:
+        speech = identity.speech_activity(chunks.offsets, chunks.activations)
+        regions = identity.speech_regions(speech, params.speech_onset, samples.size)
+        flat = windows.label_regions(
+            samples, regions, audio.duration, device=device, **bounds,
+            progress=lambda f: progress(Stage.DIARIZING, share + (0.9 - share) * f),
+        )  # fmt: skip
+        num_clusters = len({t.speaker for t in flat})
+        labels = identity.frame_labels(flat, speech.size)
+        mapping = identity.map_by_votes(
+            chunks.offsets, chunks.activations, labels, num_clusters, params.onset
+        )
+    else:
+        if chunks.embeddings.shape[0] == 0:
+            progress(Stage.DIARIZING, 1.0)
+            return empty
+        clustering = cluster(chunks.embeddings, **bounds, params=params.clustering)
+        mapping = map_local_speakers(chunks, clustering.labels, clustering.centroids)
+        num_clusters = clustering.num_clusters
+    if num_clusters == 0:
         progress(Stage.DIARIZING, 1.0)
         return empty
-    clustering = cluster(
-        chunks.embeddings,
-        num_speakers=num_speakers,
-        min_speakers=min_speakers,
-        max_speakers=max_speakers,
-        params=params.clustering,
-    )
-    mapping = map_local_speakers(chunks, clustering.labels, clustering.centroids)
-    activity, count = reconstruct(chunks, mapping, clustering.num_clusters, params)
+    activity, count = reconstruct(chunks, mapping, num_clusters, params)
+    if by_windows:  # where anyone speaks, at least one speaker: averaging must not round speech away
+        count = np.maximum(count, (speech[: count.size] > params.speech_onset).astype(int))
     binary = top_speakers(activity, count)
     n_frames = int(np.ceil(audio.duration / sm.FRAME_STEP_S))
     activity, binary = activity[:n_frames], binary[:n_frames]
@@ -150,8 +175,10 @@ def segment(
     encoder: SpeakerEncoder,
     device: str,
     progress=lambda fraction: None,
+    *,
+    embed: bool = True,
 ) -> _Chunks:
-    """Run the model chunk by chunk (batched) and embed each local speaker's clean speech."""
+    """Run the model chunk by chunk (batched) and, with `embed`, embed each local speaker's clean speech."""
     import torch
 
     model = sm.load_model(device)
@@ -170,7 +197,7 @@ def segment(
         clips = []
         for row, c in enumerate(batch):
             activations[c] = out[row]
-            for local, clip in clean_clips(waves[row], out[row], params):
+            for local, clip in clean_clips(waves[row], out[row], params) if embed else ():
                 clips.append(clip)
                 owners.append((c, local))
         if clips:

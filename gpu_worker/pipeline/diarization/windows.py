@@ -7,7 +7,7 @@ clustering → per-frame vote → turns. Each step's tunables live in one frozen
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -59,17 +59,45 @@ def diarize(
     progress(Stage.DIARIZING, 0.0)
     regions = speech_regions(audio.samples, params.vad)
     progress(Stage.DIARIZING, 0.1)
-    if not regions:
-        progress(Stage.DIARIZING, 1.0)
-        return Diarization(turns=(), num_speakers=0, backend=BACKEND, embedding_model=EMBEDDING_MODEL)
+    turns = label_regions(
+        audio.samples,
+        regions,
+        audio.duration,
+        num_speakers=num_speakers,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
+        device=device,
+        progress=lambda fraction: progress(Stage.DIARIZING, 0.1 + 0.9 * fraction),
+        params=params,
+    )
+    progress(Stage.DIARIZING, 1.0)
+    return Diarization(
+        turns=tuple(turns),
+        num_speakers=len({t.speaker for t in turns}),
+        backend=BACKEND,
+        overlapping_turns=tuple(turns),
+        embedding_model=EMBEDDING_MODEL,
+    )
 
+
+def label_regions(
+    samples: np.ndarray,
+    regions: Sequence[Region],
+    duration: float,
+    *,
+    num_speakers: int | None = None,
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+    device: str = "cpu",
+    progress: Callable[[float], None] = lambda fraction: None,
+    params: EmbeddedParams = EmbeddedParams(),
+) -> list[SpeakerTurn]:
+    """Non-overlapping turns of the speech `regions`: windows, embeddings, NME-SC, frame votes."""
+    if not regions:
+        return []
     windows = make_windows(regions, params.windows)
     embeddings = embed_windows(
-        audio.samples,
-        windows,
-        device=device,
-        params=params.windows,
-        progress=lambda fraction: progress(Stage.DIARIZING, 0.1 + 0.7 * fraction),
+        samples, windows, device=device, params=params.windows, progress=lambda f: progress(0.8 * f)
     )
     min_length = params.min_cluster_window_s * SAMPLE_RATE
     core = np.array([w.length >= min_length for w in windows])
@@ -85,18 +113,9 @@ def diarize(
     similarity = embeddings @ clustering.centroids.T
     labels = similarity.argmax(axis=1)
     labels[core] = clustering.labels
-    progress(Stage.DIARIZING, 0.9)
-
+    progress(0.9)
     confidences = window_confidence(similarity, labels, params)
-    turns = windows_to_turns(windows, labels, confidences, regions, audio.duration, params.turns)
-    progress(Stage.DIARIZING, 1.0)
-    return Diarization(
-        turns=tuple(turns),
-        num_speakers=len({t.speaker for t in turns}),
-        backend=BACKEND,
-        overlapping_turns=tuple(turns),
-        embedding_model=EMBEDDING_MODEL,
-    )
+    return windows_to_turns(windows, labels, confidences, regions, duration, params.turns)
 
 
 def window_confidence(similarity: np.ndarray, labels: np.ndarray, params: EmbeddedParams) -> np.ndarray:
