@@ -10,6 +10,7 @@ import { ResultView } from "./result.js";
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const POLL_MS = Math.max(100, Number(params.get("poll_ms")) || 1000);
+const HEALTH_MS = 5000;
 const DIRECT_MAX_BYTES = params.has("direct_max_bytes") ? Number(params.get("direct_max_bytes")) : 4_000_000;
 
 const files = new Map(); // job id → the File uploaded from this page (for the player and waveform)
@@ -53,21 +54,41 @@ function problem(error) {
   }
 }
 
+let workers = 0;
+
+function showHealth(health) {
+  $("api-state").textContent =
+    `Connected · ${health.queued_jobs} queued, ${health.processing_jobs} processing · ` +
+    `${workers} worker${workers === 1 ? "" : "s"}`;
+}
+
 async function connect() {
   try {
     const [models, health] = await Promise.all([api.models(), api.health()]);
     fillOptions(models);
+    workers = models.workers;
     $("key-form").hidden = true;
     showBanner("");
     $("banner").dataset.kind = "";
-    $("api-state").textContent =
-      `Connected · ${health.queued_jobs} queued, ${health.processing_jobs} processing · ` +
-      `${models.workers} worker${models.workers === 1 ? "" : "s"}`;
+    showHealth(health);
     return true;
   } catch (error) {
     problem(error);
     return false;
   }
+}
+
+/** Every few seconds: the queue's counts, and whether the API still answers. */
+async function healthLoop() {
+  if ($("banner").dataset.kind === "unreachable") await connect();
+  else if ($("key-form").hidden) {
+    try {
+      showHealth(await api.health());
+    } catch (error) {
+      problem(error);
+    }
+  }
+  setTimeout(healthLoop, HEALTH_MS);
 }
 
 function fillOptions(models) {
@@ -185,8 +206,7 @@ const jobs = new JobList({
 });
 
 async function pollLoop() {
-  if ($("banner").dataset.kind === "unreachable") await connect();
-  await jobs.poll();
+  if ($("banner").dataset.kind !== "unreachable") await jobs.poll();
   setTimeout(pollLoop, POLL_MS);
 }
 
@@ -215,6 +235,6 @@ drop.addEventListener("drop", (event) => {
 });
 $("upload-form").addEventListener("submit", upload);
 
-connect();
+connect().then(() => setTimeout(healthLoop, HEALTH_MS));
 pollLoop();
 document.body.dataset.ready = "true";
