@@ -23,7 +23,7 @@ FLAGS = (
     "--disable-sync",
     "--no-first-run",
     "--disable-dev-shm-usage",
-    "--window-size=1400,1000",
+    "--window-size=1280,1400",
     "--autoplay-policy=no-user-gesture-required",
 )
 
