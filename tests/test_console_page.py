@@ -46,6 +46,18 @@ def test_the_page_and_its_files_load_without_a_key(api: TestClient) -> None:
     assert "/" not in paths and "/jobs/{job_id}/speakers" in paths
 
 
+def test_the_lambda_serves_the_console(aws: AwsEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_lambda_handler import FUNCTION_URL, Context, http_event
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "whisper-api")
+    from api_lambda.handler import handler
+
+    page = handler(http_event("GET", "/", domain=FUNCTION_URL), Context())
+    assert page["statusCode"] == 200 and "<title>Whisper Diarization console</title>" in page["body"]
+    script = handler(http_event("GET", "/console/js/main.js", domain=FUNCTION_URL), Context())
+    assert script["statusCode"] == 200 and "import * as api" in script["body"]
+
+
 def test_every_console_file_is_package_data() -> None:
     """The installed package (and so `make run` from a wheel) must carry the page's files."""
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())

@@ -110,8 +110,13 @@ export function submitDirect(file, options, onProgress) {
 
 /** The presigned path for large files: `POST /uploads`, PUT the file to S3, `POST /jobs {upload_id}`. */
 export async function submitPresigned(file, options, onProgress) {
-  const request = { ...options, filename: file.name || "audio", size_bytes: file.size };
-  if (file.type) request.content_type = file.type;
+  // A type the browser doesn't know is sent as octet-stream (S3 would otherwise store none).
+  const request = {
+    ...options,
+    filename: file.name || "audio",
+    size_bytes: file.size,
+    content_type: file.type || "application/octet-stream",
+  };
   const upload = await sendJson("POST", "/uploads", request);
   await xhr(upload.put.method || "PUT", upload.put.url, file, {
     headers: upload.put.headers || {},

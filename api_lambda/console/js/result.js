@@ -125,7 +125,7 @@ export class ResultView {
     this.renderOverlaps(result.results.overlaps);
     this.renderTranscript();
     await this.attachAudio(file);
-    this.el.title.focus?.();
+    this.el.title.focus({ preventScroll: true }); // keyboard users land on the result
   }
 
   async attachAudio(file) {
