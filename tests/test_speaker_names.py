@@ -9,7 +9,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shared import keys_cli
-from shared.deepgram import Alternative, Channel, DeepgramResponse, Metadata, Results, Utterance, Word
+from shared.deepgram import (
+    Alternative,
+    Channel,
+    DeepgramResponse,
+    Metadata,
+    Results,
+    SpeakerTurn,
+    Utterance,
+    Word,
+)
 from shared.exporters import export
 from shared.jobs import utc_now_iso
 from shared.resources import result_key
@@ -152,3 +161,15 @@ def test_exporters_take_names_without_a_job() -> None:
     assert "[Speaker 0] Hello." in export(response, "srt")
     assert "[Ann] Hello." in export(response, "srt", {0: "Ann"})
     assert json.loads(export(response, "json", {0: "Ann"}))["results"]["speaker_names"] == {"0": "Ann"}
+    # RTTM from the diarizer's own turns (overlapping) takes the names too.
+    turns = [
+        SpeakerTurn(speaker=0, start=0.5, end=1.1, confidence=0.9),
+        SpeakerTurn(speaker=1, start=1.0, end=1.3, confidence=0.9),
+    ]
+    with_turns = response.model_copy(
+        update={"results": response.results.model_copy(update={"speaker_turns": turns})}
+    )
+    assert [line.split()[7] for line in export(with_turns, "rttm", {1: "Bo Li"}).splitlines()] == [
+        "speaker_0",
+        "Bo_Li",
+    ]

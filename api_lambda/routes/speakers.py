@@ -71,7 +71,8 @@ async def _result_speakers(aws: AwsDep, settings: SettingsDep, job_id: str) -> s
     async with s3_object["Body"] as body:
         response = DeepgramResponse.model_validate_json(await body.read())
     words = [w for channel in response.results.channels for w in channel.alternatives[0].words]
-    return {w.speaker for w in words if w.speaker is not None}
+    turns = response.results.speaker_turns or []  # a speaker may have turns but no word of its own
+    return {w.speaker for w in words if w.speaker is not None} | {t.speaker for t in turns}
 
 
 @router.get("/{job_id}/speakers", response_model=SpeakerNames, responses=_ERRORS)
