@@ -18,7 +18,7 @@ from api_lambda.aws import open_clients
 from api_lambda.deepgram_errors import RequestIdHeader, deepgram_error, http_error, is_deepgram_path
 from api_lambda.deps import in_lambda
 from api_lambda.openai_errors import is_openai_path, openai_error
-from api_lambda.routes import jobs, listen, openai_audio, service, uploads
+from api_lambda.routes import console, jobs, listen, openai_audio, service, speakers, uploads
 from api_lambda.upload_guard import UploadSizeGuard
 from shared.errors import ServiceError
 from shared.logging import configure_logging, get_logger
@@ -66,9 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdHeader)
     app.include_router(uploads.router)  # first: its JSON `POST /jobs` lets multipart fall through
     app.include_router(jobs.router)
+    app.include_router(speakers.router)
     app.include_router(service.router)
     app.include_router(listen.router)
     app.include_router(openai_audio.router)
+    console.mount(app)
     return app
 
 

@@ -1,12 +1,14 @@
 """Export a Deepgram response to SRT, WebVTT, plain text with speaker labels, and RTTM.
 
 Lives in `shared/` (no torch) so the API can serve `?format=` from the stored JSON and the CLI
-writes the same bytes.
+writes the same bytes. `speaker_names` (a job's `PUT /jobs/{id}/speakers`) replace the
+"Speaker N" labels; speakers without a name keep theirs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -42,8 +44,26 @@ class Cue:
     text: str
 
 
-def _speaker_label(speaker: int | None) -> str:
-    return "Unknown" if speaker is None else f"Speaker {speaker}"
+SpeakerNames = Mapping[int, str]
+
+
+def _speaker_label(speaker: int | None, names: SpeakerNames | None = None) -> str:
+    if speaker is None:
+        return "Unknown"
+    return (names or {}).get(speaker) or f"Speaker {speaker}"
+
+
+def _vtt_escape(text: str) -> str:
+    """WebVTT cue text may not hold a raw `&`, `<` or `>` (a voice name could)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _rttm_speaker(speaker: int | None, names: SpeakerNames | None) -> str:
+    """RTTM fields are space-separated: a name's whitespace becomes `_`."""
+    if speaker is None:
+        return "unknown"
+    name = (names or {}).get(speaker)
+    return re.sub(r"\s+", "_", name.strip()) if name and name.strip() else f"speaker_{speaker}"
 
 
 def _text(words: list[Word]) -> str:
@@ -93,33 +113,36 @@ def _timestamp(seconds: float, separator: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{milliseconds:03d}"
 
 
-def to_srt(response: DeepgramResponse) -> str:
+def to_srt(response: DeepgramResponse, speaker_names: SpeakerNames | None = None) -> str:
     blocks = [
         f"{index}\n{_timestamp(cue.start, ',')} --> {_timestamp(cue.end, ',')}\n"
-        f"[{_speaker_label(cue.speaker)}] {cue.text}\n"
+        f"[{_speaker_label(cue.speaker, speaker_names)}] {cue.text}\n"
         for index, cue in enumerate(cues(response), start=1)
     ]
     return "\n".join(blocks)
 
 
-def to_vtt(response: DeepgramResponse) -> str:
+def to_vtt(response: DeepgramResponse, speaker_names: SpeakerNames | None = None) -> str:
     blocks = [
         f"{_timestamp(cue.start, '.')} --> {_timestamp(cue.end, '.')}\n"
-        f"<v {_speaker_label(cue.speaker)}>{cue.text}\n"
+        f"<v {_vtt_escape(_speaker_label(cue.speaker, speaker_names))}>{_vtt_escape(cue.text)}\n"
         for cue in cues(response)
     ]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
-def to_txt(response: DeepgramResponse) -> str:
+def to_txt(response: DeepgramResponse, speaker_names: SpeakerNames | None = None) -> str:
     lines = [
-        f"[{_timestamp(words[0].start, '.')}] {_speaker_label(words[0].speaker)}: {_text(words)}"
+        f"[{_timestamp(words[0].start, '.')}] {_speaker_label(words[0].speaker, speaker_names)}: "
+        f"{_text(words)}"
         for words in _word_runs(response)
     ]
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def to_rttm(response: DeepgramResponse, file_id: str | None = None) -> str:
+def to_rttm(
+    response: DeepgramResponse, speaker_names: SpeakerNames | None = None, file_id: str | None = None
+) -> str:
     """NIST RTTM speaker turns, as DER tools read them: the diarizer's own turns when the result has
     them (overlapping where speakers talk at once), else one SPEAKER line per utterance."""
     uri = (file_id or response.metadata.request_id).replace(" ", "_")
@@ -127,7 +150,13 @@ def to_rttm(response: DeepgramResponse, file_id: str | None = None) -> str:
     if response.results.speaker_turns is not None:
         multichannel = response.metadata.channels > 1
         for turn in response.results.speaker_turns:
-            speaker = f"speaker_{turn.channel}_{turn.speaker}" if multichannel else f"speaker_{turn.speaker}"
+            speaker = (
+                _rttm_speaker(turn.speaker, speaker_names)
+                if speaker_names and turn.speaker in speaker_names
+                else f"speaker_{turn.channel}_{turn.speaker}"
+                if multichannel
+                else f"speaker_{turn.speaker}"
+            )
             lines.append(
                 f"SPEAKER {uri} {turn.channel + 1} {turn.start:.3f} {max(turn.end - turn.start, 0.0):.3f} "
                 f"<NA> <NA> {speaker} <NA> <NA>"
@@ -135,16 +164,23 @@ def to_rttm(response: DeepgramResponse, file_id: str | None = None) -> str:
         return "\n".join(lines) + ("\n" if lines else "")
     for words in _word_runs(response):
         start, end = words[0].start, words[-1].end
-        speaker = "unknown" if words[0].speaker is None else f"speaker_{words[0].speaker}"
+        speaker = _rttm_speaker(words[0].speaker, speaker_names)
         lines.append(f"SPEAKER {uri} 1 {start:.3f} {max(end - start, 0.0):.3f} <NA> <NA> {speaker} <NA> <NA>")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def to_json(response: DeepgramResponse) -> str:
+def to_json(response: DeepgramResponse, speaker_names: SpeakerNames | None = None) -> str:
+    """The Deepgram JSON; names, when given, go in an added `results.speaker_names` (speaker ids
+    as strings, as JSON keys must be), never in place of the `speaker` ints."""
+    if speaker_names:
+        named = {str(k): v for k, v in sorted(speaker_names.items())}
+        response = response.model_copy(
+            update={"results": response.results.model_copy(update={"speaker_names": named})}
+        )
     return response.model_dump_json(exclude_none=True, indent=2)
 
 
-EXPORTERS: dict[ExportFormat, Callable[[DeepgramResponse], str]] = {
+EXPORTERS: dict[ExportFormat, Callable[[DeepgramResponse, SpeakerNames | None], str]] = {
     ExportFormat.JSON: to_json,
     ExportFormat.SRT: to_srt,
     ExportFormat.VTT: to_vtt,
@@ -153,5 +189,7 @@ EXPORTERS: dict[ExportFormat, Callable[[DeepgramResponse], str]] = {
 }
 
 
-def export(response: DeepgramResponse, fmt: ExportFormat | str) -> str:
-    return EXPORTERS[ExportFormat(fmt)](response)
+def export(
+    response: DeepgramResponse, fmt: ExportFormat | str, speaker_names: SpeakerNames | None = None
+) -> str:
+    return EXPORTERS[ExportFormat(fmt)](response, speaker_names)

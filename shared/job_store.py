@@ -350,6 +350,19 @@ class JobOps:
         }
         return Op("delete_item", request, parse=lambda _: True, on_conflict=lambda _: False)
 
+    def set_speaker_names(self, job_id: str, names: Mapping[int, str]) -> Op[Job | None]:
+        """Replace a completed job's speaker names (an empty mapping removes them); None when the
+        job is not completed (or gone). Names are display labels only: the result keeps its ints."""
+        stored = {str(speaker): name for speaker, name in sorted(names.items())}
+        request = self._update(
+            job_id,
+            set_={"updated_at": utc_now_iso(), **({"speaker_names": stored} if stored else {})},
+            remove=() if stored else ("speaker_names",),
+            condition=f"#status = :completed AND #{TTL_ATTRIBUTE} > :now",
+            values={"completed": JobStatus.COMPLETED.value},
+        )
+        return Op("update_item", request, self._returned_job(job_id), on_conflict=lambda _: None)
+
     # -- jobs: the worker's side
     def claim(self, job_id: str, owner: str) -> Op[Claim]:
         now_iso = utc_now_iso()

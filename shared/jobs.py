@@ -195,6 +195,9 @@ class Job(BaseModel):
     callback_attempts: tuple[CallbackAttempt, ...] = ()
     callback_status: str | None = None  # "retrying", then "delivered" or "failed"
     result_copy_key: str | None = None  # drop-folder jobs: the result is also written here
+    # Names given to diarized speakers (`PUT /jobs/{id}/speakers`): Deepgram speaker id as a
+    # string (DynamoDB map keys are strings) → display name, used by the exports.
+    speaker_names: dict[str, str] | None = None
 
     @property
     def first_stage(self) -> Stage:

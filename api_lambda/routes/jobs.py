@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from contextlib import AsyncExitStack
 from typing import Annotated
 
@@ -158,9 +159,14 @@ async def get_result(
         return RedirectResponse(url, status_code=307)
     async with s3_object["Body"] as body:
         data = await body.read()
+    names = {int(k): v for k, v in (job.speaker_names or {}).items()}
     if format is ExportFormat.JSON:
+        if names:  # an added field, the stored JSON otherwise as it is
+            document = json.loads(data)
+            document["results"]["speaker_names"] = {str(k): v for k, v in sorted(names.items())}
+            data = json.dumps(document).encode()
         return Response(data, media_type=MEDIA_TYPES[format])
-    text = export(DeepgramResponse.model_validate_json(data), format)
+    text = export(DeepgramResponse.model_validate_json(data), format, names)
     return Response(text, media_type=MEDIA_TYPES[format])
 
 
