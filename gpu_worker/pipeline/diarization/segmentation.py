@@ -54,6 +54,9 @@ class SegmentationParams:
     clustered, as pyannote does)."""
     speech_onset: float = 0.5
     """With `windows` identity: a frame is speech when the aggregated speech activity exceeds this."""
+    fill_from_windows: bool = True
+    """With `windows` identity: a speech frame no mapped local speaker covers takes the windows
+    diarizer's speaker (the model's local speaker there had no labelled frames to vote with)."""
     clustering: ClusteringParams = field(default_factory=ClusteringParams)
     min_on_s: float = 0.1
     """Shorter bursts of one speaker are dropped ..."""
@@ -135,6 +138,8 @@ def diarize(
     if by_windows:  # where anyone speaks, at least one speaker: averaging must not round speech away
         count = np.maximum(count, (speech[: count.size] > params.speech_onset).astype(int))
     binary = top_speakers(activity, count)
+    if by_windows and params.fill_from_windows:
+        binary, activity = fill_gaps(binary, activity, labels[: binary.shape[0]])
     n_frames = int(np.ceil(audio.duration / sm.FRAME_STEP_S))
     activity, binary = activity[:n_frames], binary[:n_frames]
     result = build_diarization(activity, binary, audio.duration, params, encoder.name)
@@ -273,6 +278,15 @@ def reconstruct(
                 total[span, g] = total[span, g] + window * act[:, local]
     weight = np.maximum(weight, 1e-6)
     return total / weight[:, None], np.rint(count / weight).astype(int)
+
+
+def fill_gaps(binary: np.ndarray, activity: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frames with no active speaker but a windows label (≥ 0) get that speaker, at half activity."""
+    frames = np.flatnonzero(~binary.any(axis=1) & (labels >= 0) & (labels < binary.shape[1]))
+    binary, activity = binary.copy(), activity.copy()
+    binary[frames, labels[frames]] = True
+    activity[frames, labels[frames]] = np.maximum(activity[frames, labels[frames]], 0.5)
+    return binary, activity
 
 
 def top_speakers(activity: np.ndarray, count: np.ndarray) -> np.ndarray:
