@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     # Results bigger than this are answered with a redirect to a presigned S3 URL in Lambda mode
     # (Lambda's response payload limit is 6 MB).
     max_lambda_response_bytes: int = Field(5_000_000, ge=1)
+    # Every request body is read within limits (api_lambda/body_limits.py): JSON, URL-encoded and
+    # text bodies up to this many bytes (others are uploads, up to MAX_UPLOAD_BYTES); each chunk
+    # within the timeout and the whole body within the deadline, or the request is answered 408.
+    max_json_body_bytes: int = Field(64 * 1024, ge=1024)
+    body_read_timeout_seconds: float = Field(30.0, gt=0)
+    body_read_deadline_seconds: float = Field(3600.0, gt=0)
 
     # --- presigned uploads, the incoming/ drop folder and S3 sources (docs/uploads.md)
     # Lifetime of the URLs `POST /uploads` hands out (SigV4 allows 7 days at most). The job then
