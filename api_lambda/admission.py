@@ -28,6 +28,7 @@ from shared.errors import (
     ModelNotAvailable,
     PayloadTooLarge,
 )
+from shared.filenames import display_name
 from shared.ingestion import (
     COPY_LIMIT_BYTES,
     SourceNotAllowed,
@@ -65,7 +66,8 @@ class StoredObject:
 
     @property
     def filename(self) -> str:
-        return PurePosixPath(self.key).name
+        """The object's name for display (its key's last part, made printable)."""
+        return display_name(PurePosixPath(self.key).name)
 
     @property
     def uri(self) -> str:
@@ -107,20 +109,22 @@ async def check_object(
     limit: int,
     limit_reason: str = "the limit",
     expected_type: str | None = None,
+    name: str | None = None,
 ) -> None:
-    """Raise one of REFUSALS unless the object may be audio within the limits."""
+    """Raise one of REFUSALS unless the object may be audio within the limits. `name`: what the
+    messages call it (the user's file name; by default the key's last part)."""
+    name = name or stored.filename
     if stored.size > limit:
         raise PayloadTooLarge(
-            f"File too large: '{stored.filename}' is {stored.size} bytes, more than {limit_reason} "
-            f"({limit} bytes)"
+            f"File too large: '{name}' is {stored.size} bytes, more than {limit_reason} ({limit} bytes)"
         )
     if expected_type and stored.content_type != expected_type:
         raise UnsupportedMediaType(
-            f"'{stored.filename}' was uploaded as '{stored.content_type or 'no content type'}', but "
+            f"'{name}' was uploaded as '{stored.content_type or 'no content type'}', but "
             f"the upload was created for '{expected_type}'"
         )
     check_media_type(stored.content_type)
-    check_upload_head(await _first_bytes(aws, stored), stored.filename)
+    check_upload_head(await _first_bytes(aws, stored), name)
 
 
 async def send_job(aws: AwsClients, job: Job) -> None:
@@ -162,6 +166,7 @@ async def start_upload(aws: AwsClients, job: Job) -> Job | None:
             limit=declared or aws.settings.max_upload_bytes,
             limit_reason="the size declared for this upload" if declared else "the limit",
             expected_type=job.content_type,
+            name=job.filename,
         )
     except REFUSALS as refusal:
         if await aws.store.run(ops.fail_upload(job.job_id, refusal.message)):

@@ -31,8 +31,11 @@ log = get_logger(__name__)
 async def service_error(request: Request, error: Exception) -> JSONResponse:
     """Every deliberate error: its HTTP status and `{"detail": message}`."""
     assert isinstance(error, ServiceError)
-    if error.status_code >= 500:
-        log.warning("service_error", code=error.code, detail=error.message, path=request.url.path)
+    if error.status_code >= 500 or error.internal_detail:
+        log.warning(
+            "service_error", code=error.code, detail=error.message, internal=error.internal_detail,
+            path=request.url.path,
+        )  # fmt: skip
     return error_response(request.url.path, error)
 
 

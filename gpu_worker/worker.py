@@ -22,6 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -30,7 +31,8 @@ from gpu_worker.lease import Lease
 from gpu_worker.registry import Registration
 from gpu_worker.task_protection import TaskProtection
 from shared.callbacks import CallbackPolicy, callback_body, deliver
-from shared.errors import JobCancelled, JobNotFound, ServiceError
+from shared.errors import JobCancelled, JobNotFound, ServiceError, is_transient, user_message
+from shared.filenames import stored_name
 from shared.job_store import JobStore
 from shared.jobs import Job, JobStatus
 from shared.listen_text import apply_listen_text
@@ -88,6 +90,11 @@ def _pipeline_options(job: Job, known_speakers: tuple[tuple[str, Path], ...] = (
         utt_split=listen.utt_split if listen else 0.8,
         hotwords=", ".join(listen.keyterms) if listen and listen.keyterms else None,
     )
+
+
+def _local_name(job: Job) -> str:
+    """The job's audio on local disk: the service's name (`audio.<ext>`), never the user's."""
+    return stored_name(urlsplit(job.source_url).path if job.source_url else job.upload_key)
 
 
 def _fault(job: Job) -> str | None:
@@ -270,30 +277,31 @@ class Worker:
             elif self.store.run(ops.cancel_owned(job_id, owner)):
                 self._delete_message(receipt)
                 log.info("job_cancelled", job_id=job_id)
-        except ServiceError as error:
-            if error.retryable:
-                self._retry_later(job, owner, receipt, receives, error.message)
-            elif self.store.run(ops.fail_owned(job_id, owner, error.message)):  # retrying can't help
+        except Exception as error:  # shared.errors says, in one place, whether a retry can help
+            if not isinstance(error, ServiceError):
+                log.exception("job_attempt_crashed", job_id=job_id)
+            elif error.internal_detail:
+                log.warning("job_error_detail", job_id=job_id, code=error.code, detail=error.internal_detail)
+            # The decoder names the local file; the user knows the file by their own name.
+            message = user_message(error).replace(f"'{_local_name(job)}'", f"'{job.filename}'")
+            if is_transient(error):
+                self._retry_later(job, owner, receipt, receives, message)
+            elif self.store.run(ops.fail_owned(job_id, owner, message)):
                 self._delete_message(receipt)
-                log.info("job_failed", job_id=job_id, code=error.code, error=error.message)
-                self._notify_failed(job, error.message)
-        except Exception as error:
-            log.exception("job_attempt_crashed", job_id=job_id)
-            self._retry_later(job, owner, receipt, receives, f"{type(error).__name__}: {error}")
+                log.info("job_failed", job_id=job_id, error=message)
+                self._notify_failed(job, message)
 
     def _fetch_source(self, job: Job, workdir: Path) -> Path:
         """The job's audio on local disk: from S3, or from its URL (size, time and address limits)."""
         if job.source_url:
             return fetch_to_file(
                 job.source_url,
-                workdir / (Path(job.filename).name or "audio"),
+                workdir / _local_name(job),
                 max_bytes=self.settings.url_fetch_max_bytes,
                 timeout=self.settings.url_fetch_timeout_seconds,
                 allow_private=self.settings.url_fetch_allow_private,
             )
-        return download(
-            self.s3, self.settings.bucket_name, job.upload_key, workdir / Path(job.upload_key).name
-        )
+        return download(self.s3, self.settings.bucket_name, job.upload_key, workdir / _local_name(job))
 
     def _run_pipeline(self, job: Job, source: Path, lease: Lease, workdir: Path) -> Any:
         from gpu_worker.pipeline.run import run_pipeline

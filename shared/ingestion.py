@@ -9,6 +9,7 @@ The I/O (HeadObject, the job store, the queue) is in `api_lambda/admission.py`; 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -174,10 +175,31 @@ def drop_job_id(bucket: str, key: str, etag: str, metadata: Mapping[str, str]) -
 
 
 # --- content types and S3 URIs ----------------------------------------------------------------------
+# RFC 9110 media type: type/subtype and parameters, printable ASCII only (never CR/LF: the value is
+# signed into upload headers and sent on to S3).
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MEDIA_TYPE = re.compile(
+    rf"{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=({_TOKEN}|\"[\x20\x21\x23-\x5b\x5d-\x7e]*\"))*\s*;?"
+)
+MAX_MEDIA_TYPE_CHARS = 200
+
+
+def well_formed_media_type(content_type: str | None) -> str | None:
+    """The content type if it is a well-formed media type, else None (for values only passed on)."""
+    if content_type and len(content_type) <= MAX_MEDIA_TYPE_CHARS and _MEDIA_TYPE.fullmatch(content_type):
+        return content_type
+    return None
+
+
 def media_type_problem(content_type: str | None) -> str | None:
     """Why an object's content type can't be audio, or None when it may be (or is not given)."""
     if not content_type:
         return None
+    if well_formed_media_type(content_type) is None:
+        return (
+            f"content type {content_type[:MAX_MEDIA_TYPE_CHARS]!r} is not a well-formed media type "
+            "(type/subtype[; name=value], printable ASCII)"
+        )
     essence = content_type.split(";")[0].strip().lower()
     if essence.startswith(("audio/", "video/")) or essence in _GENERIC_MEDIA_TYPES:
         return None

@@ -87,7 +87,7 @@ async def create_upload(
         job_id,
         options,
         upload_key=key,
-        filename=key.rpartition("/")[2],
+        filename=request.filename,
         size_bytes=request.size_bytes or 0,
         content_type=request.content_type,
     ).model_copy(update={"project_id": principal.project_id})
