@@ -14,12 +14,12 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,7 +30,8 @@ from botocore.config import Config
 from gpu_worker.lease import Lease
 from gpu_worker.registry import Registration
 from gpu_worker.task_protection import TaskProtection
-from shared.callbacks import CallbackPolicy, callback_body, deliver
+from shared.callback_dispatch import FairDispatcher
+from shared.callbacks import CallbackPolicy, Delivery, callback_body
 from shared.errors import JobCancelled, JobNotFound, ServiceError, is_transient, user_message
 from shared.filenames import stored_name
 from shared.job_store import JobStore
@@ -45,6 +46,8 @@ from shared.url_fetch import fetch_to_file
 
 log = get_logger(__name__)
 
+_JOB_FOLDER = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+CALLBACK_THREADS = 4
 DLQ_HIDE_SECONDS = 12 * 3600  # a handled dead letter stays in the DLQ for people, out of our way
 FAULT_ENV = "WORKER_FAULT_INJECTION"
 """Test-only: `crash@<text>` kills the process (SIGKILL) right after claiming a job whose file
@@ -119,9 +122,10 @@ class Worker:
         self.giving_back = threading.Event()  # hand current jobs back at their next stage boundary
         self._stop_requests = itertools.count()
         self.protection = TaskProtection()
-        # Callbacks are delivered off the consumer threads: a receiver that keeps failing is
-        # retried for minutes (Deepgram's policy) without holding up the next job.
-        self.callbacks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="callback")
+        # Callbacks are delivered off the consumer threads, fairly across tenants: a receiver that
+        # keeps failing is retried for minutes (Deepgram's policy) without holding up the next job
+        # or another tenant's callbacks.
+        self.callbacks = FairDispatcher(CALLBACK_THREADS, per_tenant=1, hurry=self.giving_back)
         self.callback_policy = CallbackPolicy.from_settings(settings)
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -143,6 +147,7 @@ class Worker:
     def run(self) -> None:
         """Consume until stopped, with `worker_concurrency` consumer threads."""
         with Registration(self.store, self.settings, self.worker_id):
+            self.clean_stale_workdirs()
             if self.settings.worker_preload:
                 self._preload()
             threads = [
@@ -158,6 +163,32 @@ class Worker:
                     thread.join(timeout=0.5)
             self.callbacks.shutdown(wait=True)  # a second SIGTERM cuts their retries short
         log.info("worker_stopped", worker_id=self.worker_id)
+
+    def clean_stale_workdirs(self) -> int:
+        """Remove job folders a killed worker left in UPLOAD_DIR (`kill -9` runs no cleanup).
+
+        Only folders named as job ids are touched, and not one whose job some live worker is still
+        processing (several workers may share the folder). Returns how many were removed."""
+        removed = 0
+        folders = self.settings.upload_dir.iterdir() if self.settings.upload_dir.is_dir() else ()
+        for folder in folders:
+            if not folder.is_dir() or not _JOB_FOLDER.fullmatch(folder.name):
+                continue
+            try:
+                job: Job | None = self.store.get(folder.name)
+            except JobNotFound:
+                job = None
+            busy = (
+                job is not None
+                and job.status is JobStatus.PROCESSING
+                and (job.lease_expires_at or 0) > time.time()
+            )
+            if not busy:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        if removed:
+            log.info("stale_workdirs_removed", count=removed, upload_dir=str(self.settings.upload_dir))
+        return removed
 
     def _preload(self) -> None:
         from gpu_worker.pipeline.run import warm_up
@@ -364,27 +395,35 @@ class Worker:
     def _notify(self, job: Job, result: dict[str, Any] | None) -> None:
         """Queue the delivery of a finished job to its callback URL, if it has one."""
         if job.callback is not None:
-            self.callbacks.submit(self.send_callback, job, callback_body(job, result))
+            tenant = job.project_id or urlsplit(job.callback.url).hostname or ""
+            self.callbacks.submit(tenant, self._delivery(job, callback_body(job, result)).step)
 
     def _notify_failed(self, job: Job, error: str) -> None:
         self._notify(job.model_copy(update={"status": JobStatus.FAILED, "error": error}), None)
 
-    def send_callback(self, job: Job, body: bytes) -> bool:
-        """Deliver with Deepgram's retry policy, recording each attempt on the job."""
+    def _delivery(self, job: Job, body: bytes) -> Delivery:
+        """Deepgram's retry policy, each attempt recorded on the job."""
         assert job.callback is not None
+        return Delivery(
+            job.callback,
+            body,
+            self.callback_policy,
+            on_attempt=lambda attempt, state: self.store.run(
+                self.store.ops.record_callback(job.job_id, attempt, state)
+            ),
+            stop=self.giving_back,
+        )
+
+    def send_callback(self, job: Job, body: bytes) -> bool:
+        """Deliver on this thread (all attempts); True when delivered."""
+        delivery = self._delivery(job, body)
         try:
-            return deliver(
-                job.callback,
-                body,
-                self.callback_policy,
-                on_attempt=lambda attempt, state: self.store.run(
-                    self.store.ops.record_callback(job.job_id, attempt, state)
-                ),
-                stop=self.giving_back,
-            )
+            while (delay := delivery.step()) is not None:
+                self.giving_back.wait(delay)
         except Exception:  # never let a delivery kill its thread silently
             log.exception("callback_delivery_crashed", job_id=job.job_id)
             return False
+        return delivery.delivered
 
     def _retry_later(self, job: Job, owner: str, receipt: str, receives: int, error: str) -> None:
         """Give the job back for another attempt; on the last one, fail it (the message then goes

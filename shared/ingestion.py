@@ -140,6 +140,17 @@ def drop_result_key(key: str) -> str:
     return f"{RESULTS_PREFIX}{relative.with_suffix('')}.json"
 
 
+def drop_project(key: str, prefixes: tuple[tuple[str, str], ...]) -> str | None:
+    """The project a drop-folder key belongs to: by `DROP_FOLDER_PROJECTS` when set (the longest
+    prefix that matches), else the folder right under incoming/ (`incoming/<project>/...`)."""
+    if not key.startswith(INCOMING_PREFIX):
+        return None
+    if prefixes:
+        return next((project for prefix, project in prefixes if key.startswith(prefix)), None)
+    project, separator, rest = key.removeprefix(INCOMING_PREFIX).partition("/")
+    return project if separator and project and rest else None
+
+
 _METADATA_PROBLEMS = {"int_parsing": "is not a whole number", "bool_parsing": "is not true or false"}
 
 

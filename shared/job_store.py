@@ -243,17 +243,24 @@ class JobOps:
             "get_item", {"TableName": self.table, "Key": self._key(job_id), "ConsistentRead": True}, parse
         )
 
-    def count(self, status: JobStatus, *, created_before: str | None = None) -> Op[int]:
-        """Live jobs in `status` (created before `created_before`), from the status index: no scan."""
+    def count(
+        self, status: JobStatus, *, created_before: str | None = None, project_id: str | None = None
+    ) -> Op[int]:
+        """Live jobs in `status` (created before `created_before`; of `project_id` only, when given),
+        counted within the status index's partition for `status`: a query, no scan."""
         key = "#status = :status" + (" AND #created_at < :before" if created_before else "")
-        values = {"status": status.value, "before": created_before, "now": self.clock()}
+        condition = f"#{TTL_ATTRIBUTE} > :now" + (" AND #project_id = :project" if project_id else "")
+        values = {
+            "status": status.value,
+            "before": created_before,
+            "now": self.clock(),
+            "project": project_id,
+        }
         request = {
             "TableName": self.table,
             "IndexName": STATUS_INDEX_NAME,
             "Select": "COUNT",
-            **self._expressions(
-                values, KeyConditionExpression=key, FilterExpression=f"#{TTL_ATTRIBUTE} > :now"
-            ),
+            **self._expressions(values, KeyConditionExpression=key, FilterExpression=condition),
         }
         return Op("query", request, parse=lambda r: int(r["Count"]), paginate=True)
 

@@ -20,8 +20,16 @@ class UrlFetchError(ServiceError):
     code = "url_fetch_failed"
 
 
-class UrlNotAllowed(UrlFetchError):
+class Undeliverable(UrlFetchError):
+    """An address no retry can reach: refused by this policy, or a name that doesn't exist."""
+
+
+class UrlNotAllowed(Undeliverable):
     code = "url_not_allowed"
+
+
+class HostNotFound(Undeliverable):
+    code = "host_not_found"
 
 
 NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the last 32 bits are an IPv4 address

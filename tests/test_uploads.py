@@ -232,7 +232,7 @@ def test_post_jobs_with_an_s3_uri_copies_the_object_into_the_job(api: TestClient
             "s3_uri bucket 'somebody-elses-bucket' is not one this service may read; allowed: ",
         ),
         ("s3://{bucket}/results/x.json", 403, "under incoming/ only, not its job data"),
-        ("s3://{bucket}/incoming/missing.wav", 422, "s3_uri: there is no object at s3://"),
+        ("s3://{bucket}/incoming/missing.wav", 404, "s3_uri: there is no object at s3://"),
         ("s3://{bucket}/incoming/paper.pdf", 400, "(it looks like a PDF document)"),
         ("https://example.com/a.wav", 422, "s3_uri must name one object as s3://bucket/key"),
     ],

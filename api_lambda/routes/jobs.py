@@ -109,7 +109,9 @@ async def submit_job(
         ).model_copy(update={"project_id": principal.project_id})
         await enqueue(aws, settings, job, undo)
         undo.pop_all()
-    position = await aws.store.run(ops.count(JobStatus.QUEUED, created_before=job.created_at))
+    position = await aws.store.run(
+        ops.count(JobStatus.QUEUED, created_before=job.created_at, project_id=principal.project_id)
+    )
     return JobCreated(job_id=job_id, position=position)
 
 
@@ -118,7 +120,11 @@ async def get_job(job_id: str, aws: AwsDep, principal: PrincipalDep) -> JobState
     job = await visible_job(aws, principal, job_id)
     state = JobState(job_id=job.job_id, status=job.status)
     if job.status is JobStatus.QUEUED:
-        position = await aws.store.run(aws.store.ops.count(JobStatus.QUEUED, created_before=job.created_at))
+        position = await aws.store.run(
+            aws.store.ops.count(
+                JobStatus.QUEUED, created_before=job.created_at, project_id=principal.project_id
+            )
+        )
         return state.model_copy(update={"position": position})
     if job.status is JobStatus.PROCESSING:
         return state.model_copy(update={"progress": job.progress or job.first_stage})
