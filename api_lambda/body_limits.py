@@ -108,8 +108,13 @@ class _LimitedRequest(GuardedRequest):
         self.deadline_seconds = settings.body_read_deadline_seconds
         self.deadline = time.monotonic() + self.deadline_seconds
         self.received = 0
+        declared = _content_length(scope)
+        chunked = _header(scope, b"transfer-encoding") is not None
         # A request without a body (no Content-Length, or 0, and not chunked) has nothing to read.
-        self.complete = _content_length(scope) in (None, 0) and _header(scope, b"transfer-encoding") is None
+        self.complete = declared in (None, 0) and not chunked
+        # Answered before its body was read: the server skips a small declared rest and keeps the
+        # connection; a chunked or large one (perhaps endless) ends the connection instead.
+        self.close_if_unread = chunked or (declared or 0) > settings.max_json_body_bytes
 
     async def receive(self) -> Message:
         if self.refused is not None or self.complete:
@@ -135,7 +140,8 @@ class _LimitedRequest(GuardedRequest):
         return message
 
     async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start" and not self.complete and self.refused is None:
+        unread = not self.complete and self.close_if_unread
+        if message["type"] == "http.response.start" and unread and self.refused is None:
             # Answered before its body was read to the end (a route that doesn't read bodies, or
             # refused one): the unread rest can't be skipped, so the connection ends here.
             headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
