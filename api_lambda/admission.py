@@ -40,6 +40,7 @@ from shared.ingestion import (
     drop_project,
     drop_result_key,
     parse_s3_uri,
+    valid_key,
 )
 from shared.jobs import Job, JobOptions, JobStatus, new_job_id
 from shared.logging import get_logger
@@ -251,7 +252,11 @@ async def drop_job(aws: AwsClients, key: str, project_id: str | None = None) -> 
     """The job of the object now at `key` under incoming/ (`GET /jobs?source_key=`). One answer,
     JobNotFound for the key, whether there is no object, no job, or it is another project's."""
     not_found = JobNotFound(f"for {key}")
-    if not key.startswith(INCOMING_PREFIX) or not may_use_drop_key(aws, key, project_id):
+    if (
+        not key.startswith(INCOMING_PREFIX)
+        or not valid_key(key)
+        or not may_use_drop_key(aws, key, project_id)
+    ):
         raise not_found
     stored = await head_object(aws, aws.settings.bucket_name, key)
     if stored is None:

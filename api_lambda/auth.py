@@ -21,6 +21,7 @@ from shared.jobs import Job
 from shared.settings import Settings
 
 SCHEMES = ("token", "bearer")
+MAX_JOB_ID_BYTES = 200  # ids are UUIDs; DynamoDB refuses keys over 2048 bytes with a 500-worthy error
 
 
 class Unauthorized(ServiceError):
@@ -74,7 +75,10 @@ PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 
 async def visible_job(aws: AwsClients, principal: Principal, job_id: str) -> Job:
-    """The job, or JobNotFound when it is gone or belongs to another project."""
+    """The job, or JobNotFound when it is gone or belongs to another project (or the id could not
+    be one: the table refuses empty and oversized keys, which must not become a 500)."""
+    if not 0 < len(job_id.encode()) <= MAX_JOB_ID_BYTES:
+        raise JobNotFound(job_id[:MAX_JOB_ID_BYTES])
     job = await aws.store.get(job_id)
     if not principal.sees(job):
         raise JobNotFound(job_id)

@@ -225,9 +225,22 @@ def check_media_type(content_type: str | None) -> None:
         raise UnsupportedMediaType(problem)
 
 
+MAX_KEY_BYTES = 1024  # S3's limit; a longer key is an error there, not a missing object
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def valid_key(key: str) -> bool:
+    return 0 < len(key.encode()) <= MAX_KEY_BYTES
+
+
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     """`s3://bucket/key` → (bucket, key); the key is taken as written, as `aws s3` does."""
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     if not uri.startswith("s3://") or not bucket or not key or key.endswith("/"):
-        raise InvalidParameter(f"s3_uri must name one object as s3://bucket/key (got {uri!r})")
+        raise InvalidParameter(f"s3_uri must name one object as s3://bucket/key (got {uri[:300]!r})")
+    if not _BUCKET_NAME.fullmatch(bucket) or len(key.encode()) > MAX_KEY_BYTES:
+        raise InvalidParameter(
+            f"s3_uri names no valid S3 object (a bucket name of 3-63 lowercase letters, digits, dots "
+            f"and hyphens, a key of at most {MAX_KEY_BYTES} bytes; got {uri[:300]!r})"
+        )
     return bucket, key

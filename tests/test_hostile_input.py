@@ -152,3 +152,14 @@ def test_the_hostile_upload_corpus_ends_in_4xx_or_failed_jobs_with_reasons(
             assert internal not in job.error, (name, job.error)
     assert not any(aws.settings.upload_dir.glob("*/*")) if aws.settings.upload_dir.exists() else True
     assert queue_drained(aws)
+
+
+def test_ids_and_keys_the_stores_refuse_are_404_or_422_not_500(api: TestClient, aws: AwsEnv) -> None:
+    """Found by the fuzz test: DynamoDB and S3 refuse empty or oversized keys with errors that were
+    answered 500."""
+    assert api.get(f"/jobs/{'x' * 3000}").status_code == 404
+    assert api.post("/jobs", json={"upload_id": ""}).status_code == 404
+    assert api.get("/jobs", params={"source_key": "incoming/" + "k" * 2000}).status_code == 404
+    long_key = api.post("/jobs", json={"s3_uri": f"s3://{aws.settings.bucket_name}/incoming/{'k' * 2000}"})
+    bad_bucket = api.post("/jobs", json={"s3_uri": "s3://Not_A_Bucket/incoming/a.wav"})
+    assert long_key.status_code == 422 and bad_bucket.status_code in (403, 422)
