@@ -27,7 +27,9 @@ from shared.errors import (
     JobStateConflict,
     ModelNotAvailable,
     PayloadTooLarge,
+    ServiceError,
 )
+from shared.filenames import display_name
 from shared.ingestion import (
     COPY_LIMIT_BYTES,
     SourceNotAllowed,
@@ -35,8 +37,10 @@ from shared.ingestion import (
     check_media_type,
     drop_job_id,
     drop_parameters,
+    drop_project,
     drop_result_key,
     parse_s3_uri,
+    valid_key,
 )
 from shared.jobs import Job, JobOptions, JobStatus, new_job_id
 from shared.logging import get_logger
@@ -48,6 +52,13 @@ log = get_logger(__name__)
 # What makes an object (or its parameters) unacceptable for good: the job fails with the message.
 REFUSALS = (InvalidAudio, PayloadTooLarge, InvalidParameter, ModelNotAvailable)
 _MISSING = ("404", "NoSuchKey", "NotFound")
+
+
+class SourceNotFound(ServiceError):
+    """An `s3_uri` with no object, or one the caller's project may not read (the same answer)."""
+
+    status_code = 404
+    code = "source_not_found"
 
 
 class UploadNotReceived(JobStateConflict):
@@ -65,7 +76,8 @@ class StoredObject:
 
     @property
     def filename(self) -> str:
-        return PurePosixPath(self.key).name
+        """The object's name for display (its key's last part, made printable)."""
+        return display_name(PurePosixPath(self.key).name)
 
     @property
     def uri(self) -> str:
@@ -107,20 +119,22 @@ async def check_object(
     limit: int,
     limit_reason: str = "the limit",
     expected_type: str | None = None,
+    name: str | None = None,
 ) -> None:
-    """Raise one of REFUSALS unless the object may be audio within the limits."""
+    """Raise one of REFUSALS unless the object may be audio within the limits. `name`: what the
+    messages call it (the user's file name; by default the key's last part)."""
+    name = name or stored.filename
     if stored.size > limit:
         raise PayloadTooLarge(
-            f"File too large: '{stored.filename}' is {stored.size} bytes, more than {limit_reason} "
-            f"({limit} bytes)"
+            f"File too large: '{name}' is {stored.size} bytes, more than {limit_reason} ({limit} bytes)"
         )
     if expected_type and stored.content_type != expected_type:
         raise UnsupportedMediaType(
-            f"'{stored.filename}' was uploaded as '{stored.content_type or 'no content type'}', but "
+            f"'{name}' was uploaded as '{stored.content_type or 'no content type'}', but "
             f"the upload was created for '{expected_type}'"
         )
     check_media_type(stored.content_type)
-    check_upload_head(await _first_bytes(aws, stored), stored.filename)
+    check_upload_head(await _first_bytes(aws, stored), name)
 
 
 async def send_job(aws: AwsClients, job: Job) -> None:
@@ -162,6 +176,7 @@ async def start_upload(aws: AwsClients, job: Job) -> Job | None:
             limit=declared or aws.settings.max_upload_bytes,
             limit_reason="the size declared for this upload" if declared else "the limit",
             expected_type=job.content_type,
+            name=job.filename,
         )
     except REFUSALS as refusal:
         if await aws.store.run(ops.fail_upload(job.job_id, refusal.message)):
@@ -196,13 +211,16 @@ async def admit_drop(aws: AwsClients, stored: StoredObject) -> Job | None:
         "size_bytes": stored.size,
         "content_type": stored.content_type,
     }
+    project = {"project_id": drop_project(stored.key, settings.drop_folder_prefixes)}
     options = JobOptions(whisper_model=settings.default_whisper_model)  # kept only if refused early
     try:
         form = SubmitForm(**drop_parameters(stored.metadata))
         options = resolve_options(form, settings, await fleet_capabilities(aws, settings))
         await check_object(aws, stored, limit=settings.max_upload_bytes)
     except REFUSALS as refusal:
-        job = ops.refused_job(ops.queued_job(job_id, options, **fields), refusal.message)
+        job = ops.refused_job(ops.queued_job(job_id, options, **fields), refusal.message).model_copy(
+            update=project
+        )
         try:
             await aws.store.run(ops.create(job, replace_expired=True))
         except JobStateConflict:
@@ -210,7 +228,7 @@ async def admit_drop(aws: AwsClients, stored: StoredObject) -> Job | None:
         log.info("drop_refused", job_id=job_id, key=stored.key, error=refusal.message)
         return job
     job = ops.queued_job(job_id, options, **fields).model_copy(
-        update={"result_copy_key": drop_result_key(stored.key)}
+        update={"result_copy_key": drop_result_key(stored.key), **project}
     )
     try:
         await aws.store.run(ops.create(job, replace_expired=True))
@@ -225,15 +243,31 @@ async def admit_drop(aws: AwsClients, stored: StoredObject) -> Job | None:
     return job
 
 
-async def drop_job(aws: AwsClients, key: str) -> Job:
-    """The job of the object now at `key` under incoming/ (`GET /jobs?source_key=`)."""
-    stored = None
-    if key.startswith(INCOMING_PREFIX):
-        stored = await head_object(aws, aws.settings.bucket_name, key)
+def may_use_drop_key(aws: AwsClients, key: str, project_id: str | None) -> bool:
+    """Whether a caller of `project_id` (None: auth is off) may see the drop-folder file at `key`."""
+    return project_id is None or drop_project(key, aws.settings.drop_folder_prefixes) == project_id
+
+
+async def drop_job(aws: AwsClients, key: str, project_id: str | None = None) -> Job:
+    """The job of the object now at `key` under incoming/ (`GET /jobs?source_key=`). One answer,
+    JobNotFound for the key, whether there is no object, no job, or it is another project's."""
+    not_found = JobNotFound(f"for {key}")
+    if (
+        not key.startswith(INCOMING_PREFIX)
+        or not valid_key(key)
+        or not may_use_drop_key(aws, key, project_id)
+    ):
+        raise not_found
+    stored = await head_object(aws, aws.settings.bucket_name, key)
     if stored is None:
-        raise JobNotFound(f"for {key}")
-    job_id = drop_job_id(stored.bucket, stored.key, stored.etag, stored.metadata)
-    return await aws.store.get(job_id)
+        raise not_found
+    try:
+        job = await aws.store.get(drop_job_id(stored.bucket, stored.key, stored.etag, stored.metadata))
+    except JobNotFound:
+        raise not_found from None
+    if project_id is not None and job.project_id != project_id:
+        raise not_found
+    return job
 
 
 # --- s3_uri sources ---------------------------------------------------------------------------------------
@@ -260,6 +294,10 @@ async def submit_s3_object(
     bucket, key = parse_s3_uri(uri)
     _allowed_source(aws, bucket, key)
     options = resolve_options(form, settings, await fleet_capabilities(aws, settings))
+    # Another project's dropped file reads as a missing one: the answer must not tell it exists.
+    not_found = SourceNotFound(f"s3_uri: there is no object at {uri} that this key may read")
+    if bucket == settings.bucket_name and not may_use_drop_key(aws, key, project_id):
+        raise not_found
     try:
         stored = await head_object(aws, bucket, key)
     except ClientError as error:
@@ -267,7 +305,7 @@ async def submit_s3_object(
             raise SourceNotAllowed(f"this service is not allowed to read {uri}") from error
         raise
     if stored is None:
-        raise InvalidParameter(f"s3_uri: there is no object at {uri}")
+        raise not_found
     await check_object(aws, stored, limit=min(settings.max_upload_bytes, COPY_LIMIT_BYTES))
 
     job_id = new_job_id()

@@ -15,11 +15,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api_lambda.aws import open_clients
-from api_lambda.deepgram_errors import RequestIdHeader, deepgram_error, http_error, is_deepgram_path
+from api_lambda.body_limits import BodyLimits
+from api_lambda.deepgram_errors import RequestIdHeader, http_error
 from api_lambda.deps import in_lambda
-from api_lambda.openai_errors import is_openai_path, openai_error
+from api_lambda.early_auth import EarlyAuth
+from api_lambda.error_responses import error_response
 from api_lambda.routes import console, jobs, listen, openai_audio, service, speakers, uploads
-from api_lambda.upload_guard import UploadSizeGuard
 from shared.errors import ServiceError
 from shared.logging import configure_logging, get_logger
 from shared.settings import Settings, get_settings
@@ -30,16 +31,12 @@ log = get_logger(__name__)
 async def service_error(request: Request, error: Exception) -> JSONResponse:
     """Every deliberate error: its HTTP status and `{"detail": message}`."""
     assert isinstance(error, ServiceError)
-    if error.status_code >= 500:
-        log.warning("service_error", code=error.code, detail=error.message, path=request.url.path)
-    if is_openai_path(request.url.path):  # OpenAI's clients read OpenAI's error shape
-        return openai_error(error)
-    if is_deepgram_path(request.url.path):  # Deepgram's clients read Deepgram's error shape
-        return deepgram_error(error)
-    headers = {"Retry-After": "5"} if error.retryable else {}
-    if error.status_code == 401:
-        headers["WWW-Authenticate"] = "Token"
-    return JSONResponse({"detail": error.message}, status_code=error.status_code, headers=headers or None)
+    if error.status_code >= 500 or error.internal_detail:
+        log.warning(
+            "service_error", code=error.code, detail=error.message, internal=error.internal_detail,
+            path=request.url.path,
+        )  # fmt: skip
+    return error_response(request.url.path, error)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -62,7 +59,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_exception_handler(ServiceError, service_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_middleware(UploadSizeGuard, lambda_mode=in_lambda)
+    # Both guard `receive`, whatever the route: the key is checked before the first byte of a body
+    # is read (EarlyAuth, innermost), and no body is read past its size or time limits.
+    app.add_middleware(EarlyAuth)
+    app.add_middleware(BodyLimits, lambda_mode=in_lambda)
     app.add_middleware(RequestIdHeader)
     app.include_router(uploads.router)  # first: its JSON `POST /jobs` lets multipart fall through
     app.include_router(jobs.router)

@@ -18,8 +18,10 @@ from api_lambda.deps import AwsDep, SettingsDep
 from shared.api_keys import KeyOps
 from shared.errors import JobNotFound, ServiceError
 from shared.jobs import Job
+from shared.settings import Settings
 
 SCHEMES = ("token", "bearer")
+MAX_JOB_ID_BYTES = 200  # ids are UUIDs; DynamoDB refuses keys over 2048 bytes with a 500-worthy error
 
 
 class Unauthorized(ServiceError):
@@ -45,10 +47,15 @@ def presented_key(header: str | None) -> str | None:
     return credential if scheme.lower() in SCHEMES and credential else None
 
 
-async def authenticate(request: Request, settings: SettingsDep, aws: AwsDep) -> Principal:
+PRINCIPAL_SCOPE_KEY = "whisper_diarization.principal"
+"""Where `api_lambda.early_auth` leaves the caller it checked, so the route doesn't look it up again."""
+
+
+async def resolve_principal(settings: Settings, aws: AwsClients, authorization: str | None) -> Principal:
+    """The caller of a request with this Authorization header; Unauthorized when it has no valid key."""
     if not settings.auth_required:
         return Principal()
-    key = presented_key(request.headers.get("authorization"))
+    key = presented_key(authorization)
     if key is None:
         raise Unauthorized("Missing credentials: send `Authorization: Token <api key>`")
     record = await aws.store.run(KeyOps(settings).lookup(key))
@@ -57,11 +64,21 @@ async def authenticate(request: Request, settings: SettingsDep, aws: AwsDep) -> 
     return Principal(record.project_id, record.key_id)
 
 
+async def authenticate(request: Request, settings: SettingsDep, aws: AwsDep) -> Principal:
+    checked = request.scope.get(PRINCIPAL_SCOPE_KEY)
+    if isinstance(checked, Principal):
+        return checked
+    return await resolve_principal(settings, aws, request.headers.get("authorization"))
+
+
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 
 async def visible_job(aws: AwsClients, principal: Principal, job_id: str) -> Job:
-    """The job, or JobNotFound when it is gone or belongs to another project."""
+    """The job, or JobNotFound when it is gone or belongs to another project (or the id could not
+    be one: the table refuses empty and oversized keys, which must not become a 500)."""
+    if not 0 < len(job_id.encode()) <= MAX_JOB_ID_BYTES:
+        raise JobNotFound(job_id[:MAX_JOB_ID_BYTES])
     job = await aws.store.get(job_id)
     if not principal.sees(job):
         raise JobNotFound(job_id)

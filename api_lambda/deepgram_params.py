@@ -26,6 +26,7 @@ from shared.url_policy import UrlFetchError, check_url
 BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
 CALLBACK_METHODS = ("POST", "PUT")
 DIARIZE_MODELS = ("latest", "v1", "v2")
+MAX_SECONDS = 3600.0  # the largest duration a parameter in seconds (utt_split) may name
 _INTENSIFIER = re.compile(r":-?\d+(\.\d+)?$")
 
 
@@ -77,8 +78,11 @@ class _Params:
             number = float(value)
         except ValueError:
             number = float("nan")
-        if not number > 0:
-            raise InvalidParameter(f"Invalid value for '{name}': {value!r}; use a positive number of seconds")
+        if not 0 < number <= MAX_SECONDS:  # also refuses nan and inf
+            raise InvalidParameter(
+                f"Invalid value for '{name}': {value!r}; use a positive number of seconds "
+                f"(at most {MAX_SECONDS:g})"
+            )
         return number
 
 

@@ -14,14 +14,15 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -29,8 +30,10 @@ from botocore.config import Config
 from gpu_worker.lease import Lease
 from gpu_worker.registry import Registration
 from gpu_worker.task_protection import TaskProtection
-from shared.callbacks import CallbackPolicy, callback_body, deliver
-from shared.errors import JobCancelled, JobNotFound, ServiceError
+from shared.callback_dispatch import FairDispatcher
+from shared.callbacks import CallbackPolicy, Delivery, callback_body
+from shared.errors import JobCancelled, JobNotFound, ServiceError, is_transient, user_message
+from shared.filenames import stored_name
 from shared.job_store import JobStore
 from shared.jobs import Job, JobStatus
 from shared.listen_text import apply_listen_text
@@ -43,6 +46,8 @@ from shared.url_fetch import fetch_to_file
 
 log = get_logger(__name__)
 
+_JOB_FOLDER = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+CALLBACK_THREADS = 4
 DLQ_HIDE_SECONDS = 12 * 3600  # a handled dead letter stays in the DLQ for people, out of our way
 FAULT_ENV = "WORKER_FAULT_INJECTION"
 """Test-only: `crash@<text>` kills the process (SIGKILL) right after claiming a job whose file
@@ -90,6 +95,11 @@ def _pipeline_options(job: Job, known_speakers: tuple[tuple[str, Path], ...] = (
     )
 
 
+def _local_name(job: Job) -> str:
+    """The job's audio on local disk: the service's name (`audio.<ext>`), never the user's."""
+    return stored_name(urlsplit(job.source_url).path if job.source_url else job.upload_key)
+
+
 def _fault(job: Job) -> str | None:
     action, _, marker = os.environ.get(FAULT_ENV, "").partition("@")
     return action if marker and marker in job.filename else None
@@ -112,9 +122,10 @@ class Worker:
         self.giving_back = threading.Event()  # hand current jobs back at their next stage boundary
         self._stop_requests = itertools.count()
         self.protection = TaskProtection()
-        # Callbacks are delivered off the consumer threads: a receiver that keeps failing is
-        # retried for minutes (Deepgram's policy) without holding up the next job.
-        self.callbacks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="callback")
+        # Callbacks are delivered off the consumer threads, fairly across tenants: a receiver that
+        # keeps failing is retried for minutes (Deepgram's policy) without holding up the next job
+        # or another tenant's callbacks.
+        self.callbacks = FairDispatcher(CALLBACK_THREADS, per_tenant=1, hurry=self.giving_back)
         self.callback_policy = CallbackPolicy.from_settings(settings)
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -136,6 +147,7 @@ class Worker:
     def run(self) -> None:
         """Consume until stopped, with `worker_concurrency` consumer threads."""
         with Registration(self.store, self.settings, self.worker_id):
+            self.clean_stale_workdirs()
             if self.settings.worker_preload:
                 self._preload()
             threads = [
@@ -151,6 +163,32 @@ class Worker:
                     thread.join(timeout=0.5)
             self.callbacks.shutdown(wait=True)  # a second SIGTERM cuts their retries short
         log.info("worker_stopped", worker_id=self.worker_id)
+
+    def clean_stale_workdirs(self) -> int:
+        """Remove job folders a killed worker left in UPLOAD_DIR (`kill -9` runs no cleanup).
+
+        Only folders named as job ids are touched, and not one whose job some live worker is still
+        processing (several workers may share the folder). Returns how many were removed."""
+        removed = 0
+        folders = self.settings.upload_dir.iterdir() if self.settings.upload_dir.is_dir() else ()
+        for folder in folders:
+            if not folder.is_dir() or not _JOB_FOLDER.fullmatch(folder.name):
+                continue
+            try:
+                job: Job | None = self.store.get(folder.name)
+            except JobNotFound:
+                job = None
+            busy = (
+                job is not None
+                and job.status is JobStatus.PROCESSING
+                and (job.lease_expires_at or 0) > time.time()
+            )
+            if not busy:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        if removed:
+            log.info("stale_workdirs_removed", count=removed, upload_dir=str(self.settings.upload_dir))
+        return removed
 
     def _preload(self) -> None:
         from gpu_worker.pipeline.run import warm_up
@@ -270,30 +308,31 @@ class Worker:
             elif self.store.run(ops.cancel_owned(job_id, owner)):
                 self._delete_message(receipt)
                 log.info("job_cancelled", job_id=job_id)
-        except ServiceError as error:
-            if error.retryable:
-                self._retry_later(job, owner, receipt, receives, error.message)
-            elif self.store.run(ops.fail_owned(job_id, owner, error.message)):  # retrying can't help
+        except Exception as error:  # shared.errors says, in one place, whether a retry can help
+            if not isinstance(error, ServiceError):
+                log.exception("job_attempt_crashed", job_id=job_id)
+            elif error.internal_detail:
+                log.warning("job_error_detail", job_id=job_id, code=error.code, detail=error.internal_detail)
+            # The decoder names the local file; the user knows the file by their own name.
+            message = user_message(error).replace(f"'{_local_name(job)}'", f"'{job.filename}'")
+            if is_transient(error):
+                self._retry_later(job, owner, receipt, receives, message)
+            elif self.store.run(ops.fail_owned(job_id, owner, message)):
                 self._delete_message(receipt)
-                log.info("job_failed", job_id=job_id, code=error.code, error=error.message)
-                self._notify_failed(job, error.message)
-        except Exception as error:
-            log.exception("job_attempt_crashed", job_id=job_id)
-            self._retry_later(job, owner, receipt, receives, f"{type(error).__name__}: {error}")
+                log.info("job_failed", job_id=job_id, error=message)
+                self._notify_failed(job, message)
 
     def _fetch_source(self, job: Job, workdir: Path) -> Path:
         """The job's audio on local disk: from S3, or from its URL (size, time and address limits)."""
         if job.source_url:
             return fetch_to_file(
                 job.source_url,
-                workdir / (Path(job.filename).name or "audio"),
+                workdir / _local_name(job),
                 max_bytes=self.settings.url_fetch_max_bytes,
                 timeout=self.settings.url_fetch_timeout_seconds,
                 allow_private=self.settings.url_fetch_allow_private,
             )
-        return download(
-            self.s3, self.settings.bucket_name, job.upload_key, workdir / Path(job.upload_key).name
-        )
+        return download(self.s3, self.settings.bucket_name, job.upload_key, workdir / _local_name(job))
 
     def _run_pipeline(self, job: Job, source: Path, lease: Lease, workdir: Path) -> Any:
         from gpu_worker.pipeline.run import run_pipeline
@@ -356,27 +395,35 @@ class Worker:
     def _notify(self, job: Job, result: dict[str, Any] | None) -> None:
         """Queue the delivery of a finished job to its callback URL, if it has one."""
         if job.callback is not None:
-            self.callbacks.submit(self.send_callback, job, callback_body(job, result))
+            tenant = job.project_id or urlsplit(job.callback.url).hostname or ""
+            self.callbacks.submit(tenant, self._delivery(job, callback_body(job, result)).step)
 
     def _notify_failed(self, job: Job, error: str) -> None:
         self._notify(job.model_copy(update={"status": JobStatus.FAILED, "error": error}), None)
 
-    def send_callback(self, job: Job, body: bytes) -> bool:
-        """Deliver with Deepgram's retry policy, recording each attempt on the job."""
+    def _delivery(self, job: Job, body: bytes) -> Delivery:
+        """Deepgram's retry policy, each attempt recorded on the job."""
         assert job.callback is not None
+        return Delivery(
+            job.callback,
+            body,
+            self.callback_policy,
+            on_attempt=lambda attempt, state: self.store.run(
+                self.store.ops.record_callback(job.job_id, attempt, state)
+            ),
+            stop=self.giving_back,
+        )
+
+    def send_callback(self, job: Job, body: bytes) -> bool:
+        """Deliver on this thread (all attempts); True when delivered."""
+        delivery = self._delivery(job, body)
         try:
-            return deliver(
-                job.callback,
-                body,
-                self.callback_policy,
-                on_attempt=lambda attempt, state: self.store.run(
-                    self.store.ops.record_callback(job.job_id, attempt, state)
-                ),
-                stop=self.giving_back,
-            )
+            while (delay := delivery.step()) is not None:
+                self.giving_back.wait(delay)
         except Exception:  # never let a delivery kill its thread silently
             log.exception("callback_delivery_crashed", job_id=job.job_id)
             return False
+        return delivery.delivered
 
     def _retry_later(self, job: Job, owner: str, receipt: str, receives: int, error: str) -> None:
         """Give the job back for another attempt; on the last one, fail it (the message then goes

@@ -1,11 +1,14 @@
-"""One error hierarchy for the service.
+"""One error hierarchy for the service, and the one place that says which errors are worth
+retrying (`is_transient`).
 
 Each error carries the HTTP status the API answers with and whether a worker should retry it.
-Permanent errors end a job as `failed` with `str(error)` as the user-facing reason.
+Permanent errors end a job as `failed` with `error.message` as the user-facing reason; that text
+never names server paths or worker ids (`internal_detail` carries those, for logs only).
 """
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 
 
@@ -15,6 +18,7 @@ class ServiceError(Exception):
     status_code: int = 500
     code: str = "internal_error"
     retryable: bool = False
+    internal_detail: str | None = None  # for logs, never for answers
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -63,9 +67,15 @@ class ModelNotAvailable(ServiceError):
 
     def __init__(self, name: str, where_looked: Sequence[str]) -> None:
         self.name = name
-        self.where_looked = tuple(where_looked)
-        looked = "; ".join(self.where_looked) or "nowhere"
-        super().__init__(f"model '{name}' is not available on this deployment (looked in: {looked})")
+        self.where_looked = tuple(where_looked)  # paths and worker ids: for the operator's logs
+        super().__init__(
+            f"model '{name}' is not available on this deployment; GET /models lists the models it can "
+            "run (its operator can install more)"
+        )
+        self.internal_detail = "looked in: " + ("; ".join(self.where_looked) or "nowhere")
+
+    def __str__(self) -> str:  # the operator's view (CLI, logs): where it looked
+        return f"{self.message} ({self.internal_detail})"
 
 
 class InvalidParameter(ServiceError):
@@ -108,3 +118,47 @@ class TransientError(ServiceError):
     status_code = 503
     code = "transient_error"
     retryable = True
+
+
+# --- transient or permanent: the one classification -------------------------------------------
+# AWS error codes worth retrying; anything else is a bug or a missing resource.
+TRANSIENT_AWS_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "InternalError",
+        "ServiceUnavailable",
+        "SlowDown",
+        "RequestTimeout",
+        "TransactionConflictException",
+    }
+)
+# Local-file errors that say the input (a name, a path) is unusable: the same every time.
+_PERMANENT_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.EINVAL, errno.EISDIR, errno.ENOTDIR, errno.EILSEQ})
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether another attempt may succeed. Deliberate errors say so themselves; input that can't
+    be read (bad values, bad names) never will; network and infrastructure hiccups may; anything
+    else unexpected gets the benefit of the doubt (a bounded number of retries)."""
+    if isinstance(error, ServiceError):
+        return error.retryable
+    if isinstance(error, ValueError | TypeError | UnicodeError | LookupError):
+        return False
+    if isinstance(error, OSError) and error.errno in _PERMANENT_ERRNOS:
+        return False
+    response = getattr(error, "response", None)  # botocore's ClientError: an AWS error code
+    if isinstance(response, dict) and "Error" in response:
+        return response["Error"].get("Code") in TRANSIENT_AWS_CODES
+    return True
+
+
+def user_message(error: BaseException) -> str:
+    """What a job's record may say about an error: a deliberate error's message; for anything
+    unexpected only its kind (the details, which may name paths, go to the logs)."""
+    if isinstance(error, ServiceError):
+        return error.message
+    return f"internal error ({type(error).__name__}); the details are in the worker's log"

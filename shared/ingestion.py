@@ -9,6 +9,7 @@ The I/O (HeadObject, the job store, the queue) is in `api_lambda/admission.py`; 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -139,6 +140,17 @@ def drop_result_key(key: str) -> str:
     return f"{RESULTS_PREFIX}{relative.with_suffix('')}.json"
 
 
+def drop_project(key: str, prefixes: tuple[tuple[str, str], ...]) -> str | None:
+    """The project a drop-folder key belongs to: by `DROP_FOLDER_PROJECTS` when set (the longest
+    prefix that matches), else the folder right under incoming/ (`incoming/<project>/...`)."""
+    if not key.startswith(INCOMING_PREFIX):
+        return None
+    if prefixes:
+        return next((project for prefix, project in prefixes if key.startswith(prefix)), None)
+    project, separator, rest = key.removeprefix(INCOMING_PREFIX).partition("/")
+    return project if separator and project and rest else None
+
+
 _METADATA_PROBLEMS = {"int_parsing": "is not a whole number", "bool_parsing": "is not true or false"}
 
 
@@ -174,10 +186,31 @@ def drop_job_id(bucket: str, key: str, etag: str, metadata: Mapping[str, str]) -
 
 
 # --- content types and S3 URIs ----------------------------------------------------------------------
+# RFC 9110 media type: type/subtype and parameters, printable ASCII only (never CR/LF: the value is
+# signed into upload headers and sent on to S3).
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MEDIA_TYPE = re.compile(
+    rf"{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=({_TOKEN}|\"[\x20\x21\x23-\x5b\x5d-\x7e]*\"))*\s*;?"
+)
+MAX_MEDIA_TYPE_CHARS = 200
+
+
+def well_formed_media_type(content_type: str | None) -> str | None:
+    """The content type if it is a well-formed media type, else None (for values only passed on)."""
+    if content_type and len(content_type) <= MAX_MEDIA_TYPE_CHARS and _MEDIA_TYPE.fullmatch(content_type):
+        return content_type
+    return None
+
+
 def media_type_problem(content_type: str | None) -> str | None:
     """Why an object's content type can't be audio, or None when it may be (or is not given)."""
     if not content_type:
         return None
+    if well_formed_media_type(content_type) is None:
+        return (
+            f"content type {content_type[:MAX_MEDIA_TYPE_CHARS]!r} is not a well-formed media type "
+            "(type/subtype[; name=value], printable ASCII)"
+        )
     essence = content_type.split(";")[0].strip().lower()
     if essence.startswith(("audio/", "video/")) or essence in _GENERIC_MEDIA_TYPES:
         return None
@@ -192,9 +225,22 @@ def check_media_type(content_type: str | None) -> None:
         raise UnsupportedMediaType(problem)
 
 
+MAX_KEY_BYTES = 1024  # S3's limit; a longer key is an error there, not a missing object
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def valid_key(key: str) -> bool:
+    return 0 < len(key.encode()) <= MAX_KEY_BYTES
+
+
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     """`s3://bucket/key` → (bucket, key); the key is taken as written, as `aws s3` does."""
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     if not uri.startswith("s3://") or not bucket or not key or key.endswith("/"):
-        raise InvalidParameter(f"s3_uri must name one object as s3://bucket/key (got {uri!r})")
+        raise InvalidParameter(f"s3_uri must name one object as s3://bucket/key (got {uri[:300]!r})")
+    if not _BUCKET_NAME.fullmatch(bucket) or len(key.encode()) > MAX_KEY_BYTES:
+        raise InvalidParameter(
+            f"s3_uri names no valid S3 object (a bucket name of 3-63 lowercase letters, digits, dots "
+            f"and hyphens, a key of at most {MAX_KEY_BYTES} bytes; got {uri[:300]!r})"
+        )
     return bucket, key

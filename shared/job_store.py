@@ -22,7 +22,8 @@ from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.errors import JobNotFound, JobStateConflict, TransientError
+from shared.errors import TRANSIENT_AWS_CODES, JobNotFound, JobStateConflict, TransientError
+from shared.filenames import display_name
 from shared.fleet import WORKER_KEY_PREFIX, WORKER_STATUS, WorkerRecord, worker_key
 from shared.jobs import FINISHED, CallbackAttempt, Job, JobOptions, JobStatus, utc_now_iso
 from shared.resources import JOB_PARTITION_KEY, STATUS_INDEX_NAME, TTL_ATTRIBUTE
@@ -31,17 +32,6 @@ from shared.stages import Stage
 
 T = TypeVar("T")
 
-# DynamoDB errors worth retrying; anything else is a bug or a missing resource and surfaces as is.
-_TRANSIENT_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "TransactionConflictException",
-    }
-)
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _JOB_STATUSES = frozenset(status.value for status in JobStatus)
 
@@ -206,7 +196,7 @@ class JobOps:
             expires_at=int(self.clock()) + self.active_expiry_seconds,
             options=options,
             upload_key=upload_key,
-            filename=filename,
+            filename=display_name(filename),  # for display only: never a path
             size_bytes=size_bytes,
             content_type=content_type,
         )
@@ -253,17 +243,24 @@ class JobOps:
             "get_item", {"TableName": self.table, "Key": self._key(job_id), "ConsistentRead": True}, parse
         )
 
-    def count(self, status: JobStatus, *, created_before: str | None = None) -> Op[int]:
-        """Live jobs in `status` (created before `created_before`), from the status index: no scan."""
+    def count(
+        self, status: JobStatus, *, created_before: str | None = None, project_id: str | None = None
+    ) -> Op[int]:
+        """Live jobs in `status` (created before `created_before`; of `project_id` only, when given),
+        counted within the status index's partition for `status`: a query, no scan."""
         key = "#status = :status" + (" AND #created_at < :before" if created_before else "")
-        values = {"status": status.value, "before": created_before, "now": self.clock()}
+        condition = f"#{TTL_ATTRIBUTE} > :now" + (" AND #project_id = :project" if project_id else "")
+        values = {
+            "status": status.value,
+            "before": created_before,
+            "now": self.clock(),
+            "project": project_id,
+        }
         request = {
             "TableName": self.table,
             "IndexName": STATUS_INDEX_NAME,
             "Select": "COUNT",
-            **self._expressions(
-                values, KeyConditionExpression=key, FilterExpression=f"#{TTL_ATTRIBUTE} > :now"
-            ),
+            **self._expressions(values, KeyConditionExpression=key, FilterExpression=condition),
         }
         return Op("query", request, parse=lambda r: int(r["Count"]), paginate=True)
 
@@ -514,7 +511,7 @@ def _on_client_error(op: Op[T], error: ClientError) -> T:
     code = error.response.get("Error", {}).get("Code", "")
     if code == _CONDITION_FAILED and op.on_conflict is not None:
         return op.on_conflict(error.response.get("Item"))
-    if code in _TRANSIENT_CODES:
+    if code in TRANSIENT_AWS_CODES:
         raise TransientError(f"DynamoDB {op.method} failed: {code}") from error
     raise error
 

@@ -97,7 +97,7 @@ class ListenOptions(BaseModel):
     smart_format: bool = False
     paragraphs: bool = False
     utterances: bool = False
-    utt_split: float = Field(0.8, gt=0)
+    utt_split: float = Field(0.8, gt=0, le=3600, allow_inf_nan=False)
     detect_language: bool = False
     multichannel: bool = False
     keyterms: tuple[str, ...] = ()  # `keyterm` and `keywords`, given to Whisper as hotwords

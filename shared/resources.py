@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from shared.filenames import stored_name
+
 # DynamoDB jobs table
 JOB_PARTITION_KEY: Final = "job_id"
 STATUS_INDEX_NAME: Final = "status-created_at-index"
@@ -22,9 +24,9 @@ INCOMING_PREFIX: Final = "incoming/"
 
 
 def upload_key(job_id: str, filename: str) -> str:
-    """Audio of a job: `uploads/{job_id}/{filename}` (filename reduced to a safe basename)."""
-    safe = filename.replace("\\", "/").rsplit("/", 1)[-1].strip() or "audio"
-    return f"{UPLOADS_PREFIX}{job_id}/{safe}"
+    """Audio of a job: `uploads/{job_id}/audio.<ext>`. The user's file name gives only its extension
+    (letters and digits): it is never part of a key or a path."""
+    return f"{UPLOADS_PREFIX}{job_id}/{stored_name(filename)}"
 
 
 def result_key(job_id: str) -> str:

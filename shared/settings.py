@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     # Results bigger than this are answered with a redirect to a presigned S3 URL in Lambda mode
     # (Lambda's response payload limit is 6 MB).
     max_lambda_response_bytes: int = Field(5_000_000, ge=1)
+    # Every request body is read within limits (api_lambda/body_limits.py): JSON, URL-encoded and
+    # text bodies up to this many bytes (others are uploads, up to MAX_UPLOAD_BYTES); each chunk
+    # within the timeout and the whole body within the deadline, or the request is answered 408.
+    max_json_body_bytes: int = Field(64 * 1024, ge=1024)
+    body_read_timeout_seconds: float = Field(30.0, gt=0)
+    body_read_deadline_seconds: float = Field(3600.0, gt=0)
 
     # --- presigned uploads, the incoming/ drop folder and S3 sources (docs/uploads.md)
     # Lifetime of the URLs `POST /uploads` hands out (SigV4 allows 7 days at most). The job then
@@ -90,6 +96,11 @@ class Settings(BaseSettings):
     # The emulator's stand-in for S3 invoking the ingest Lambda: ObjectCreated events on uploads/
     # and incoming/ go to this queue, which the local run's ingest consumer reads.
     ingest_queue_name: str = "whisper-diarization-ingest"
+    # Which project owns which part of the drop folder, as `prefix=project` pairs, comma-separated
+    # (`incoming/sales/=acme,incoming/ops/=acme-ops`). Empty: `incoming/<project>/...` belongs to
+    # <project>. A dropped file's job belongs to its project; with AUTH_REQUIRED only that project's
+    # keys can see it or name it in `s3_uri`. Files outside every prefix belong to no project.
+    drop_folder_projects: str = ""
 
     # --- API keys, the Deepgram-compatible /v1/listen, URL sources and callbacks
     auth_required: bool = False  # require `Authorization: Token|Bearer <key>` (all but /health, /docs)
@@ -139,6 +150,16 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_model_dir_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
+
+    @property
+    def drop_folder_prefixes(self) -> tuple[tuple[str, str], ...]:
+        """DROP_FOLDER_PROJECTS as (prefix, project) pairs, longest prefix first."""
+        pairs = []
+        for entry in self.drop_folder_projects.split(","):
+            prefix, _, project = entry.strip().partition("=")
+            if prefix.strip() and project.strip():
+                pairs.append((prefix.strip(), project.strip()))
+        return tuple(sorted(pairs, key=lambda pair: -len(pair[0])))
 
     @property
     def source_buckets(self) -> frozenset[str]:

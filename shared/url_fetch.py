@@ -23,8 +23,11 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 import httpcore
 
 from shared.errors import PayloadTooLarge, TransientError
-from shared.url_policy import UrlFetchError, UrlNotAllowed, address_allowed, check_url
+from shared.url_policy import HostNotFound, UrlFetchError, UrlNotAllowed, address_allowed, check_url
 
+_NO_SUCH_NAME = frozenset(
+    code for code in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)) if code is not None
+)
 MAX_REDIRECTS = 5
 CHUNK_BYTES = 1 << 20
 USER_AGENT = "whisper-diarization-service"
@@ -47,7 +50,9 @@ class _CheckedBackend(httpcore.SyncBackend):
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as error:
-            raise UrlFetchError(f"can't resolve the host {host}: {error.strerror}") from error
+            # No such name is final; a resolver that can't answer now (EAI_AGAIN) may later.
+            kind = HostNotFound if error.errno in _NO_SUCH_NAME else UrlFetchError
+            raise kind(f"can't resolve the host {host}: {error.strerror}") from error
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         allowed = [a for a in addresses if self.allow_private or address_allowed(a)]
         if not allowed:

@@ -8,14 +8,18 @@ finish it; the full path (pipeline, then callback) runs in test_deepgram_sdk.
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
 from gpu_worker.worker import Worker
+from shared.callback_dispatch import FairDispatcher
 from shared.callbacks import CallbackPolicy, callback_body, deliver
 from shared.jobs import CallbackAttempt, CallbackTarget, Job, JobOptions, JobStatus, ListenOptions
 from tests.fixtures_aws import AwsEnv, Receiver
 from tests.test_listen import stored_result
+
+SAFETY_NET_SECONDS = 30.0
 
 
 @pytest.fixture
@@ -93,11 +97,64 @@ def test_a_failed_job_is_delivered_in_deepgrams_error_shape(aws: AwsEnv) -> None
     }
 
 
-def test_private_receivers_are_refused_unless_allowed(receiver: Receiver) -> None:
-    attempts: list[CallbackAttempt] = []
-    policy = CallbackPolicy(attempts=2, interval=0.0, timeout=5.0, allow_private=False)
+def test_private_receivers_are_refused_once_and_never_retried(receiver: Receiver) -> None:
+    attempts: list[tuple[CallbackAttempt, str]] = []
+    policy = CallbackPolicy(attempts=5, interval=0.0, timeout=5.0, allow_private=False)
     delivered = deliver(
-        CallbackTarget(url=f"{receiver.url}/hook"), b"{}", policy, on_attempt=lambda a, _: attempts.append(a)
+        CallbackTarget(url=f"{receiver.url}/hook"),
+        b"{}",
+        policy,
+        on_attempt=lambda a, s: attempts.append((a, s)),
     )
     assert delivered is False and receiver.received == []
-    assert len(attempts) == 2 and all("not public" in (a.error or "") for a in attempts)
+    ((attempt, state),) = attempts  # an address that can never be delivered to: one attempt, failed
+    assert "not public" in (attempt.error or "") and state == "failed"
+
+
+def test_one_tenants_stuck_callbacks_dont_delay_anothers() -> None:
+    """Tenant A's receivers hang (each attempt blocks until released); tenant B's delivery still
+    runs at once: A may hold only one of the threads, and its retries wait off-thread."""
+    release, b_done = threading.Event(), threading.Event()
+    dispatcher = FairDispatcher(2, per_tenant=1)
+    started: list[str] = []
+
+    def stuck() -> float | None:
+        started.append("a")
+        release.wait(SAFETY_NET_SECONDS)
+        return None
+
+    def quick() -> float | None:
+        b_done.set()
+        return None
+
+    try:
+        for _ in range(10):
+            dispatcher.submit("tenant-a", stuck)
+        dispatcher.submit("tenant-b", quick)
+        assert b_done.wait(SAFETY_NET_SECONDS), "tenant B waited behind tenant A"
+        assert started == ["a"]  # one of A's at a time
+    finally:
+        release.set()
+        dispatcher.shutdown(wait=True)
+    assert started == ["a"] * 10 and dispatcher.pending() == 0
+
+
+def test_a_retry_waits_in_the_schedule_not_on_a_thread() -> None:
+    calls: list[str] = []
+    dispatcher = FairDispatcher(1)
+    done = threading.Event()
+
+    def failing_twice() -> float | None:
+        calls.append("retry")
+        return 0.05 if calls.count("retry") < 3 else None
+
+    def other() -> float | None:
+        calls.append("other")
+        done.set()
+        return None
+
+    dispatcher.submit("a", failing_twice)
+    dispatcher.submit("b", other)
+    assert done.wait(SAFETY_NET_SECONDS)
+    dispatcher.shutdown(wait=True)
+    assert calls.count("retry") == 3 and calls.index("other") < 2  # B ran between A's attempts

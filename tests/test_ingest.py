@@ -77,7 +77,7 @@ def test_a_multipart_upload_emits_two_events_and_queues_once(api: TestClient, aw
 def test_the_apis_own_uploads_are_skipped(api: TestClient, aws: AwsEnv) -> None:
     answer = api.post("/jobs", files={"file": ("direct.wav", WAV, "audio/wav")})
     job_id = answer.json()["job_id"]
-    assert ingest_pending(aws) == [(f"uploads/{job_id}/direct.wav", "skipped")]
+    assert ingest_pending(aws) == [(f"uploads/{job_id}/audio.wav", "skipped")]
     assert aws.job(job_id).status is JobStatus.QUEUED and aws.object_keys("uploads/")
     assert messages_for(aws, job_id) == 1
 
@@ -121,12 +121,12 @@ def aws_s3_event(bucket: str, key: str, size: int, etag: str) -> dict[str, Any]:
 
 def test_the_lambda_handler_answers_an_s3_event_as_aws_sends_it(api: TestClient, aws: AwsEnv) -> None:
     upload = create_upload(api, filename="board call #2 (final).wav")
-    assert upload["key"].endswith("/presigned/board call #2 (final).wav")
+    assert upload["key"].endswith("/presigned/audio.wav")  # the user's name is kept for display only
+    assert aws.job(upload["job_id"]).filename == "board call #2 (final).wav"
     put(upload, WAV)
     ingest_events(aws)  # the emulator's own events are not used here
     head = aws.client("s3").head_object(Bucket=aws.settings.bucket_name, Key=upload["key"])
     event = aws_s3_event(aws.settings.bucket_name, upload["key"], len(WAV), head["ETag"].strip('"'))
-    assert "%23" in event["Records"][0]["s3"]["object"]["key"]
 
     assert handler(event, None) == {"outcomes": [{"key": upload["key"], "outcome": "queued"}]}
     assert handler(event, None) == {"outcomes": [{"key": upload["key"], "outcome": "duplicate"}]}

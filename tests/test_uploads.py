@@ -52,7 +52,7 @@ def test_an_upload_creates_a_waiting_job_and_its_put_starts_it(api: TestClient, 
     upload = create_upload(api, content_type="audio/wav", num_speakers=2)
     job_id = upload["job_id"]
     assert upload["upload_id"] == job_id and upload["status"] == "awaiting_upload"
-    assert upload["key"] == f"uploads/{job_id}/presigned/call.wav"
+    assert upload["key"] == f"uploads/{job_id}/presigned/audio.wav"
     assert upload["max_bytes"] == aws.settings.max_upload_bytes
     assert upload["put"]["method"] == "PUT" and upload["put"]["headers"] == {"Content-Type": "audio/wav"}
     assert upload["post"]["fields"]["key"] == upload["key"]
@@ -215,7 +215,7 @@ def test_post_jobs_with_an_s3_uri_copies_the_object_into_the_job(api: TestClient
     assert answer.status_code == 201, answer.text
     job = aws.job(answer.json()["job_id"])
     assert (job.status, job.filename, job.options.num_speakers) == (JobStatus.QUEUED, "board meeting.wav", 3)
-    assert job.upload_key == f"uploads/{job.job_id}/board meeting.wav"
+    assert job.upload_key == f"uploads/{job.job_id}/audio.wav" and job.filename == "board meeting.wav"
     assert s3.get_object(Bucket=bucket, Key=job.upload_key)["Body"].read() == WAV
     assert api.post("/jobs", json={"s3_uri": f"s3://{bucket}/incoming/mine.wav"}).status_code == 201
     assert len(queued_messages(aws)) == 2
@@ -232,7 +232,7 @@ def test_post_jobs_with_an_s3_uri_copies_the_object_into_the_job(api: TestClient
             "s3_uri bucket 'somebody-elses-bucket' is not one this service may read; allowed: ",
         ),
         ("s3://{bucket}/results/x.json", 403, "under incoming/ only, not its job data"),
-        ("s3://{bucket}/incoming/missing.wav", 422, "s3_uri: there is no object at s3://"),
+        ("s3://{bucket}/incoming/missing.wav", 404, "s3_uri: there is no object at s3://"),
         ("s3://{bucket}/incoming/paper.pdf", 400, "(it looks like a PDF document)"),
         ("https://example.com/a.wav", 422, "s3_uri must name one object as s3://bucket/key"),
     ],

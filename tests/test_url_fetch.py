@@ -10,7 +10,7 @@ import pytest
 
 from shared.errors import PayloadTooLarge
 from shared.url_fetch import UrlFetchError, UrlNotAllowed, fetch_to_file, send
-from shared.url_policy import check_url
+from shared.url_policy import address_allowed, check_url
 from tests.fixtures_aws import Receiver
 
 
@@ -73,3 +73,35 @@ def test_credentials_in_a_callback_url_become_basic_auth(receiver: Receiver) -> 
     assert status == 200
     (call,) = receiver.posts("/hook")
     assert call.headers["Authorization"] == "Basic " + base64.b64encode(b"user:p@ss").decode()
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254 (cloud metadata)
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+        "2002:c0a8:101::",  # 6to4 of 192.168.1.1
+        "::127.0.0.1",  # IPv4-compatible
+        "::10.0.0.1",
+        "fec0::1",  # site-local
+        "::ffff:10.0.0.1",  # IPv4-mapped (already refused)
+    ],
+)
+def test_ipv6_forms_of_private_addresses_are_refused(address: str) -> None:
+    assert not address_allowed(address)
+    with pytest.raises(UrlNotAllowed, match="not public"):
+        check_url(f"http://[{address}]/a.wav", allow_private=False)
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::808:808", "2002:808:808::1", "2606:4700::1111", "8.8.8.8"])
+def test_ipv6_forms_of_public_addresses_stay_allowed(address: str) -> None:
+    assert address_allowed(address)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://example.com/a\r\nX: y", "https://exa mple.com/", "https://e.com/\t"]
+)
+def test_urls_with_control_characters_or_spaces_are_refused(url: str) -> None:
+    with pytest.raises(UrlNotAllowed, match="control characters"):
+        check_url(url, allow_private=True)

@@ -201,9 +201,8 @@ def test_permanent_failures_fail_the_job_with_a_message(
         job_id: wait_status(aws, job_id, JobStatus.FAILED) for job_id in (junk, small.job_id, gone.job_id)
     }
     assert failed[junk].error == "'noise.bin' is not an audio or video file ffmpeg recognises"
-    assert failed[small.job_id].error.startswith(
-        "model 'small' is not available on this deployment (looked in: "
-    )
+    assert failed[small.job_id].error.startswith("model 'small' is not available on this deployment;")
+    assert "MODEL_DIR" not in failed[small.job_id].error  # where it looked is in the log only
     assert (
         failed["job-gone"].error
         == "the uploaded audio (uploads/job-gone/x.wav) is gone; submit the file again"

@@ -20,6 +20,8 @@ from api_lambda.upload_guard import upload_limit
 from shared.deepgram import DeepgramResponse
 from shared.errors import JobStateConflict
 from shared.exporters import MEDIA_TYPES, ExportFormat, export
+from shared.filenames import display_name
+from shared.ingestion import well_formed_media_type
 from shared.jobs import JobStatus, new_job_id
 from shared.resources import result_key, upload_key
 from shared.storage import delete_job_objects, upload_stream
@@ -78,7 +80,8 @@ async def submit_job(
     limit, too_large = upload_limit(settings, lambda_mode)
     if file.size is not None and file.size > limit:
         raise too_large
-    filename = file.filename or "audio"
+    filename = display_name(file.filename)
+    content_type = well_formed_media_type(file.content_type)  # passed on to S3: never a raw header
     head = await file.read(SNIFF_BYTES)
     check_upload_head(head, filename)
 
@@ -94,7 +97,7 @@ async def submit_job(
             first_chunk=head,
             limit=limit,
             too_large=lambda: too_large,
-            content_type=file.content_type,
+            content_type=content_type,
         )
         undo.push_async_callback(aws.s3.delete_object, Bucket=settings.bucket_name, Key=key)
         job = ops.queued_job(
@@ -103,11 +106,13 @@ async def submit_job(
             upload_key=key,
             filename=filename,
             size_bytes=size,
-            content_type=file.content_type,
+            content_type=content_type,
         ).model_copy(update={"project_id": principal.project_id})
         await enqueue(aws, settings, job, undo)
         undo.pop_all()
-    position = await aws.store.run(ops.count(JobStatus.QUEUED, created_before=job.created_at))
+    position = await aws.store.run(
+        ops.count(JobStatus.QUEUED, created_before=job.created_at, project_id=principal.project_id)
+    )
     return JobCreated(job_id=job_id, position=position)
 
 
@@ -116,7 +121,11 @@ async def get_job(job_id: str, aws: AwsDep, principal: PrincipalDep) -> JobState
     job = await visible_job(aws, principal, job_id)
     state = JobState(job_id=job.job_id, status=job.status)
     if job.status is JobStatus.QUEUED:
-        position = await aws.store.run(aws.store.ops.count(JobStatus.QUEUED, created_before=job.created_at))
+        position = await aws.store.run(
+            aws.store.ops.count(
+                JobStatus.QUEUED, created_before=job.created_at, project_id=principal.project_id
+            )
+        )
         return state.model_copy(update={"position": position})
     if job.status is JobStatus.PROCESSING:
         return state.model_copy(update={"progress": job.progress or job.first_stage})

@@ -40,6 +40,8 @@ from api_lambda.upload_guard import upload_limit
 from shared.api_keys import hash_key
 from shared.deepgram_shape import listen_response
 from shared.errors import InvalidParameter, ServiceError
+from shared.filenames import display_name
+from shared.ingestion import well_formed_media_type
 from shared.jobs import Job, JobStatus, ListenOptions, new_job_id
 from shared.resources import result_key, upload_key
 from shared.settings import Settings
@@ -162,7 +164,9 @@ async def _submit(
     fleet = await fleet_capabilities(aws, settings)
     parsed.check_model(fleet)
     options = resolve_options(parsed.form, settings, fleet)
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower() or None
+    content_type = well_formed_media_type(
+        request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    )
     reader = _BodyReader(request.stream())
     head = await reader.read(SNIFF_BYTES)
     key_id = api_key_id(principal, request)
@@ -171,7 +175,7 @@ async def _submit(
         if content_type in _JSON_TYPES and head.lstrip().startswith(b"{"):
             source_url: str | None = await _json_url(head, reader, settings)
             key, size, source = "", 0, f"url:{source_url}"
-            filename = PurePosixPath(urlsplit(source_url).path).name or RAW_NAME
+            filename = display_name(PurePosixPath(urlsplit(source_url).path).name or RAW_NAME)
         else:
             source_url, filename = None, RAW_NAME
             key, size, sha256 = await _upload_body(

@@ -43,7 +43,10 @@ from shared.resources import INCOMING_PREFIX
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "The object is empty or clearly not audio"},
     403: {"model": ErrorBody, "description": "s3_uri names a bucket or prefix the service may not read"},
-    404: {"model": ErrorBody, "description": "Unknown (or expired) job"},
+    404: {
+        "model": ErrorBody,
+        "description": "Unknown (or expired) job, or no object at s3_uri this key may read",
+    },
     409: {"model": ErrorBody, "description": "The upload has not arrived, or the job already left"},
     413: {"model": ErrorBody, "description": "Larger than the limit (or than the declared size)"},
     415: {"model": ErrorBody, "description": "A content type that is not audio or video"},
@@ -87,7 +90,7 @@ async def create_upload(
         job_id,
         options,
         upload_key=key,
-        filename=key.rpartition("/")[2],
+        filename=request.filename,
         size_bytes=request.size_bytes or 0,
         content_type=request.content_type,
     ).model_copy(update={"project_id": principal.project_id})
@@ -137,7 +140,9 @@ async def submit_job_from_s3(
     else:
         assert body.s3_uri is not None
         job = await submit_s3_object(aws, body.s3_uri, _form(body), project_id=principal.project_id)
-    position = await aws.store.run(aws.store.ops.count(JobStatus.QUEUED, created_before=job.created_at))
+    position = await aws.store.run(
+        aws.store.ops.count(JobStatus.QUEUED, created_before=job.created_at, project_id=principal.project_id)
+    )
     return JobCreated(job_id=job.job_id, position=position)
 
 
@@ -161,8 +166,7 @@ async def find_drop_job(
 ) -> DropJob:
     """The job of the file now at `source_key` (its id is derived from the object, so a file
     dropped again with other bytes or parameters is another job)."""
-    job = await drop_job(aws, source_key)
-    job = await visible_job(aws, principal, job.job_id)
+    job = await drop_job(aws, source_key, principal.project_id)
     return DropJob(
         job_id=job.job_id,
         status=job.status,
