@@ -15,7 +15,6 @@ from fastapi import Depends, Request
 
 from api_lambda.aws import AwsClients
 from api_lambda.deps import AwsDep, SettingsDep
-from shared.api_keys import KeyOps
 from shared.errors import JobNotFound, ServiceError
 from shared.jobs import Job
 
@@ -51,7 +50,7 @@ async def authenticate(request: Request, settings: SettingsDep, aws: AwsDep) -> 
     key = presented_key(request.headers.get("authorization"))
     if key is None:
         raise Unauthorized("Missing credentials: send `Authorization: Token <api key>`")
-    record = await aws.store.run(KeyOps(settings).lookup(key))
+    record = await aws.store.run(aws.store.keys.lookup(key))
     if record is None or not record.active:
         raise Unauthorized("Invalid credentials.")
     return Principal(record.project_id, record.key_id)
