@@ -6,6 +6,7 @@ size and modification time have stayed the same for DROP_SETTLE_SECONDS (a copy 
 never read half-way), and hidden files (`.name`, editors' and downloaders' temporaries) never.
 What was taken is remembered in SQLite by key and content hash, so a restart doesn't take a file
 again, while other bytes under the same name make a new job, as a new S3 event would.
+Every few minutes it also removes expired rows and their files (shared.embedded.housekeeping).
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from pathlib import Path
 
 from api_lambda.admission import admit_drop
 from api_lambda.aws import AwsClients, open_clients
+from shared.embedded.blobs import FileBlobs
 from shared.embedded.db import Database
+from shared.embedded.housekeeping import purge_expired
 from shared.logging import configure_logging, get_logger
 from shared.resources import INCOMING_PREFIX
 from shared.settings import Settings, get_settings
 
 log = get_logger(__name__)
+PURGE_EVERY_SECONDS = 300.0
 
 
 @dataclass
@@ -97,12 +101,19 @@ class DropWatcher:
 
 async def watch(settings: Settings, stop: asyncio.Event) -> None:
     async with open_clients(None, settings) as aws:
-        watcher = DropWatcher(aws, settings, Database.in_dir(settings.data_dir))
+        db = Database.in_dir(settings.data_dir)
+        watcher = DropWatcher(aws, settings, db)
+        blobs = FileBlobs(settings.data_dir, db, settings.bucket_name)
         watcher.folder.mkdir(parents=True, exist_ok=True)
         log.info("drop_watcher_started", folder=str(watcher.folder))
+        purged_at = 0.0
         while not stop.is_set():
             try:
                 await watcher.scan()
+                if time.monotonic() - purged_at >= PURGE_EVERY_SECONDS:
+                    purged_at = time.monotonic()
+                    if gone := await asyncio.to_thread(purge_expired, db, blobs):
+                        log.info("expired_rows_purged", rows=gone)
             except Exception:  # a transient failure: the next scan tries again
                 log.exception("drop_scan_failed")
             with contextlib.suppress(TimeoutError):

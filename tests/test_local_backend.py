@@ -201,3 +201,29 @@ def test_a_file_still_being_written_is_not_taken(settings: Settings) -> None:
     growing.parent.mkdir(parents=True)
     growing.write_bytes(wav_bytes())
     assert scan(waiting) == []
+
+
+def test_expired_jobs_and_their_files_are_purged_but_dropped_files_stay(settings: Settings) -> None:
+    from shared.embedded.backend import local_parts
+    from shared.embedded.housekeeping import purge_expired
+    from shared.jobs import JobOptions, new_job_id
+
+    parts = local_parts(settings)
+    ops, job_id = parts.store.ops, new_job_id()
+    job = ops.queued_job(
+        job_id,
+        JobOptions(whisper_model="tiny.en"),
+        upload_key=f"uploads/{job_id}/a.wav",
+        filename="a.wav",
+        size_bytes=3,
+        content_type=None,
+    )
+    parts.store.create(job)
+    parts.blobs.put(job.upload_key, b"wav")
+    parts.blobs.put(f"results/{job_id}.json", b"{}")
+    parts.blobs.put("incoming/mine.wav", b"wav")
+    assert purge_expired(parts.db, parts.blobs) == 0  # still live
+    assert purge_expired(parts.db, parts.blobs, now=job.expires_at + 3600) == 1
+    assert not (settings.data_dir / job.upload_key).exists()
+    assert not (settings.data_dir / f"results/{job_id}.json").exists()
+    assert (settings.data_dir / "incoming/mine.wav").exists()
