@@ -17,6 +17,7 @@ import asyncio
 import io
 import os
 import random
+import resource
 import signal
 import socket
 import statistics
@@ -100,25 +101,47 @@ async def _measure(url: str, clients: int, seconds: float) -> tuple[list[float],
         return latencies, errors
 
 
-def _report(name: str, latencies: list[float], errors: list[str], seconds: float) -> str:
+def _report(
+    name: str, latencies: list[float], errors: list[str], seconds: float, cpu: tuple[float, float]
+) -> str:
     ms = sorted(1000 * value for value in latencies)
     quantiles = statistics.quantiles(ms, n=100)
     return (
-        f"{name:12} polls {len(ms):6}  ({len(ms) / seconds:5.0f}/s)  p50 {quantiles[49]:7.1f} ms  "
+        f"{name:10} polls {len(ms):6} ({len(ms) / seconds:4.0f}/s)  p50 {quantiles[49]:7.1f} ms  "
         f"p95 {quantiles[94]:7.1f} ms  p99 {quantiles[98]:7.1f} ms  max {ms[-1]:7.1f} ms  "
-        f"errors {len(errors)}"
+        f"errors {len(errors)}  CPU s: service {cpu[0]:.1f}, clients {cpu[1]:.1f}"
     )
+
+
+def _service_cpu(supervisor: int) -> float:
+    """CPU seconds used so far by the supervisor (moto runs in it with --emulate-aws) and its children."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat.parent.name) == supervisor or int(fields[1]) == supervisor:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run(emulate: bool, clients: int, seconds: float) -> str:
     with tempfile.TemporaryDirectory(prefix="status-polls-") as scratch:
         process, url = _start(emulate, Path(scratch))
         try:
+            service, own = _service_cpu(process.pid), _own_cpu()
             latencies, errors = asyncio.run(_measure(url, clients, seconds))
+            cpu = (_service_cpu(process.pid) - service, _own_cpu() - own)
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=60)
-    return _report("moto (aws)" if emulate else "local", latencies, errors, seconds)
+    return _report("moto (aws)" if emulate else "local", latencies, errors, seconds, cpu)
 
 
 def main() -> None:

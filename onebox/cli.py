@@ -34,6 +34,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8001, help="API port (default 8001)")
     parser.add_argument("--concurrency", type=int, default=1, help="worker threads (default 1)")
     parser.add_argument("--no-worker", action="store_true", help="run only the API (and the watcher)")
+    parser.add_argument("--access-log", action="store_true", help="log every HTTP request (off by default)")
     parser.add_argument(
         "--emulate-aws", action="store_true", help="use an embedded AWS emulator (moto) instead of DATA_DIR"
     )
@@ -148,6 +149,8 @@ def _wait_healthy(url: str, supervisor: Supervisor, timeout: float = 120.0) -> b
 def _children(args: argparse.Namespace, env: dict[str, str], *, emulator: bool) -> list[Child]:
     python = sys.executable
     api = [python, "-m", "uvicorn", "api_lambda.app:app", "--host", args.host, "--port", str(args.port)]
+    if not args.access_log:  # a line per request costs more than a status poll does
+        api.append("--no-access-log")
     children = [Child("api", api, env)]
     if not args.no_worker:
         worker = [python, "-m", "gpu_worker", "--concurrency", str(args.concurrency)]

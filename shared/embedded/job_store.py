@@ -456,7 +456,9 @@ class SqliteJobStore:
 
 
 class AsyncSqliteJobStore:
-    """The API's store: the same operations, each run in a worker thread off the event loop."""
+    """The API's store: the same operations. Writes run in a worker thread (one may wait for the
+    write lock); reads run on the event loop itself: in WAL mode a read never waits for a writer,
+    and a primary-key or index read costs less than the hop to a thread would (status polls)."""
 
     def __init__(self, db: Database, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.db = db
@@ -464,6 +466,8 @@ class AsyncSqliteJobStore:
         self.keys = SqliteKeyOps()
 
     async def run(self, op: LocalOp[T]) -> T:
+        if not op.write:
+            return _run(self.db, op)
         return await asyncio.to_thread(_run, self.db, op)
 
     async def get(self, job_id: str) -> Job:
