@@ -374,3 +374,34 @@ def test_a_new_job_field_round_trips_without_store_changes(store: Any) -> None:
     store.run(store.ops.forget_unsent(job.job_id))
     store.create(with_callback)
     assert store.get(job.job_id) == with_callback
+
+
+def test_speaker_names_are_set_on_completed_jobs_only(store: Any) -> None:
+    job = queued(store)
+    assert store.run(store.ops.set_speaker_names(job.job_id, {0: "Ann"})) is None  # not completed
+    store.run(store.ops.claim(job.job_id, "w1"))
+    store.run(store.ops.complete(job.job_id, "w1"))
+    named = store.run(store.ops.set_speaker_names(job.job_id, {1: "Bo", 0: "Ann"}))
+    assert named is not None and named.speaker_names == {"0": "Ann", "1": "Bo"}
+    cleared = store.run(store.ops.set_speaker_names(job.job_id, {}))
+    assert cleared is not None and not cleared.speaker_names
+
+
+def test_generic_rows_put_conditionally_read_and_delete(store: Any) -> None:
+    row = {
+        "job_id": "listen#abc",
+        "status": "listen_fingerprint",
+        "created_at": utc_now_iso(),
+        "target_job_id": "j1",
+    }
+    ops = store.ops
+    assert store.run(ops.put_row(row, if_absent=True))
+    assert not store.run(ops.put_row(row | {"target_job_id": "j2"}, if_absent=True))
+    assert not store.run(ops.put_row(row | {"target_job_id": "j3"}, if_equals=("target_job_id", "j2")))
+    assert store.run(ops.put_row(row | {"target_job_id": "j2"}, if_equals=("target_job_id", "j1")))
+    assert store.run(ops.get_row("listen#abc"))["target_job_id"] == "j2"
+    assert not store.run(ops.delete_row("listen#abc", if_equals=("target_job_id", "j1")))
+    assert store.run(ops.delete_row("listen#abc", if_equals=("target_job_id", "j2")))
+    assert store.run(ops.get_row("listen#abc")) is None
+    with pytest.raises(JobNotFound):
+        store.get("listen#abc")
