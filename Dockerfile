@@ -1,6 +1,7 @@
 # CPU image for the API, the worker and the one-command local run.
 #   docker build -t whisper-diarization .
-#   docker run --rm -p 8001:8001 whisper-diarization          # whole service, embedded AWS emulator
+#   docker run --rm -p 8001:8001 -v wd-data:/data whisper-diarization   # whole service; jobs, results
+#                                               # and API keys persist in the volume (SQLite + files)
 # docker-compose.localstack.yml runs the API and the worker from this image against LocalStack.
 FROM python:3.11-slim
 
@@ -18,10 +19,13 @@ COPY pyproject.toml README.md ./
 COPY shared shared
 COPY api_lambda api_lambda
 COPY gpu_worker gpu_worker
+COPY onebox onebox
 RUN pip install . \
  && pip install --no-deps "resemblyzer==0.1.4" "whisperx==3.8.6"
 
-ENV UPLOAD_DIR=/data/uploads \
+ENV BACKEND=local \
+    DATA_DIR=/data/service \
+    UPLOAD_DIR=/data/work \
     MODEL_DIR=/models \
     MODEL_CACHE_DIR=/data/model-cache \
     LOG_JSON=true
@@ -30,4 +34,4 @@ USER app
 VOLUME ["/data"]
 EXPOSE 8001
 
-CMD ["python", "-m", "gpu_worker.local", "--host", "0.0.0.0", "--port", "8001"]
+CMD ["python", "-m", "onebox", "--host", "0.0.0.0", "--port", "8001"]

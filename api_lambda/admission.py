@@ -10,10 +10,7 @@ so any number of events or requests for one object queue its job once.
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
-from pathlib import PurePosixPath
-
-from botocore.exceptions import ClientError
+from typing import Any
 
 from api_lambda.aws import AwsClients
 from api_lambda.enqueue import enqueue
@@ -29,7 +26,6 @@ from shared.errors import (
     PayloadTooLarge,
     ServiceError,
 )
-from shared.filenames import display_name
 from shared.ingestion import (
     COPY_LIMIT_BYTES,
     SourceNotAllowed,
@@ -44,6 +40,7 @@ from shared.ingestion import (
 )
 from shared.jobs import Job, JobOptions, JobStatus, new_job_id
 from shared.logging import get_logger
+from shared.ports import StoredObject
 from shared.queue import JobMessage
 from shared.resources import INCOMING_PREFIX, upload_key
 
@@ -51,7 +48,6 @@ log = get_logger(__name__)
 
 # What makes an object (or its parameters) unacceptable for good: the job fails with the message.
 REFUSALS = (InvalidAudio, PayloadTooLarge, InvalidParameter, ModelNotAvailable)
-_MISSING = ("404", "NoSuchKey", "NotFound")
 
 
 class SourceNotFound(ServiceError):
@@ -65,51 +61,13 @@ class UploadNotReceived(JobStateConflict):
     """`POST /jobs {"upload_id"}` before the file was uploaded."""
 
 
-@dataclass(frozen=True)
-class StoredObject:
-    bucket: str
-    key: str
-    size: int
-    etag: str
-    content_type: str | None
-    metadata: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def filename(self) -> str:
-        """The object's name for display (its key's last part, made printable)."""
-        return display_name(PurePosixPath(self.key).name)
-
-    @property
-    def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-
 async def head_object(aws: AwsClients, bucket: str, key: str) -> StoredObject | None:
     """The object's size, ETag, type and metadata; None when there is no such object."""
-    try:
-        answer = await aws.s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in _MISSING:
-            return None
-        raise
-    return StoredObject(
-        bucket=bucket,
-        key=key,
-        size=answer["ContentLength"],
-        etag=answer.get("ETag", ""),
-        content_type=answer.get("ContentType"),
-        metadata=answer.get("Metadata", {}),
-    )
+    return await aws.blobs.head(bucket, key)
 
 
 async def _first_bytes(aws: AwsClients, stored: StoredObject) -> bytes:
-    if stored.size == 0:  # a ranged GET of an empty object is an error, not b""
-        return b""
-    answer = await aws.s3.get_object(
-        Bucket=stored.bucket, Key=stored.key, Range=f"bytes=0-{SNIFF_BYTES - 1}", IfMatch=stored.etag
-    )
-    async with answer["Body"] as body:
-        return await body.read()
+    return await aws.blobs.read_head(stored, SNIFF_BYTES)
 
 
 async def check_object(
@@ -144,7 +102,7 @@ async def send_job(aws: AwsClients, job: Job) -> None:
         upload_key=job.upload_key,
         created_at=job.created_at,
     )
-    await aws.sqs.send_message(QueueUrl=await aws.queue_url(), MessageBody=message.to_body())
+    await aws.queue.send(message.to_body())
 
 
 async def live_job(aws: AwsClients, job_id: str) -> Job | None:
@@ -180,7 +138,7 @@ async def start_upload(aws: AwsClients, job: Job) -> Job | None:
         )
     except REFUSALS as refusal:
         if await aws.store.run(ops.fail_upload(job.job_id, refusal.message)):
-            await aws.s3.delete_object(Bucket=bucket, Key=job.upload_key)
+            await aws.blobs.delete(job.upload_key)
             log.info("upload_refused", job_id=job.job_id, key=job.upload_key, error=refusal.message)
         raise
     started = await aws.store.run(ops.start_upload(job.job_id, stored.size, stored.content_type))
@@ -300,8 +258,8 @@ async def submit_s3_object(
         raise not_found
     try:
         stored = await head_object(aws, bucket, key)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("403", "AccessDenied"):
+    except Exception as error:  # botocore's ClientError, on AWS
+        if _error_code(error) in ("403", "AccessDenied"):
             raise SourceNotAllowed(f"this service is not allowed to read {uri}") from error
         raise
     if stored is None:
@@ -311,13 +269,8 @@ async def submit_s3_object(
     job_id = new_job_id()
     target = upload_key(job_id, stored.filename)
     async with AsyncExitStack() as undo:  # on any failure, remove what was written so far
-        await aws.s3.copy_object(
-            Bucket=settings.bucket_name,
-            Key=target,
-            CopySource={"Bucket": bucket, "Key": key},
-            CopySourceIfMatch=stored.etag,
-        )
-        undo.push_async_callback(aws.s3.delete_object, Bucket=settings.bucket_name, Key=target)
+        await aws.blobs.copy(stored, target)
+        undo.push_async_callback(aws.blobs.delete, target)
         job = ops.queued_job(
             job_id,
             options,
@@ -329,6 +282,11 @@ async def submit_s3_object(
         await enqueue(aws, settings, job, undo)
         undo.pop_all()
     return job
+
+
+def _error_code(error: BaseException) -> str:
+    response: Any = getattr(error, "response", None)
+    return response.get("Error", {}).get("Code", "") if isinstance(response, dict) else ""
 
 
 def job_status_conflict(job: Job) -> JobStateConflict:

@@ -20,7 +20,7 @@ from api_lambda.deepgram_errors import RequestIdHeader, http_error
 from api_lambda.deps import in_lambda
 from api_lambda.early_auth import EarlyAuth
 from api_lambda.error_responses import error_response
-from api_lambda.routes import console, jobs, listen, openai_audio, service, speakers, uploads
+from api_lambda.routes import console, jobs, listen, local_uploads, openai_audio, service, speakers, uploads
 from shared.errors import ServiceError
 from shared.logging import configure_logging, get_logger
 from shared.settings import Settings, get_settings
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimits, lambda_mode=in_lambda)
     app.add_middleware(RequestIdHeader)
     app.include_router(uploads.router)  # first: its JSON `POST /jobs` lets multipart fall through
+    app.include_router(local_uploads.router)  # the signed upload URLs of BACKEND=local
     app.include_router(jobs.router)
     app.include_router(speakers.router)
     app.include_router(service.router)

@@ -15,7 +15,6 @@ from fastapi import Depends, Request
 
 from api_lambda.aws import AwsClients
 from api_lambda.deps import AwsDep, SettingsDep
-from shared.api_keys import KeyOps
 from shared.errors import JobNotFound, ServiceError
 from shared.jobs import Job
 from shared.settings import Settings
@@ -58,7 +57,7 @@ async def resolve_principal(settings: Settings, aws: AwsClients, authorization: 
     key = presented_key(authorization)
     if key is None:
         raise Unauthorized("Missing credentials: send `Authorization: Token <api key>`")
-    record = await aws.store.run(KeyOps(settings).lookup(key))
+    record = await aws.store.run(aws.store.keys.lookup(key))
     if record is None or not record.active:
         raise Unauthorized("Invalid credentials.")
     return Principal(record.project_id, record.key_id)

@@ -21,4 +21,4 @@ async def enqueue(aws: AwsClients, settings: Settings, job: Job, undo: AsyncExit
     message = JobMessage(
         job_id=job.job_id, bucket=settings.bucket_name, upload_key=job.upload_key, created_at=job.created_at
     )
-    await aws.sqs.send_message(QueueUrl=await aws.queue_url(), MessageBody=message.to_body())
+    await aws.queue.send(message.to_body())

@@ -54,7 +54,7 @@ async def _presigned_or_own(aws: AwsClients, created: ObjectCreated) -> Outcome:
         return Outcome.SKIPPED
     job = await live_job(aws, parsed.job_id)
     if job is None or job.upload_key != created.key or job.status.finished:
-        await aws.s3.delete_object(Bucket=created.bucket, Key=created.key)
+        await aws.blobs.delete(created.key)
         reason = "no live job" if job is None or job.upload_key != created.key else f"job {job.status}"
         log.warning("upload_too_late", key=created.key, job_id=parsed.job_id, reason=reason)
         return Outcome.TOO_LATE

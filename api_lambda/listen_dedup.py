@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 
 from api_lambda.aws import AwsClients
 from shared.errors import JobNotFound
-from shared.job_store import Op, decode_item, encode_item, encode_value
 from shared.jobs import JobStatus, utc_now_iso
 from shared.resources import JOB_PARTITION_KEY
 from shared.settings import Settings
@@ -26,7 +25,6 @@ from shared.settings import Settings
 FINGERPRINT_PREFIX = "listen#"
 FINGERPRINT_STATUS = "listen_fingerprint"  # keeps these rows out of every job query
 _RERUN = (JobStatus.FAILED, JobStatus.CANCELLED)
-_TAKEN = object()
 
 
 def fingerprint(
@@ -42,11 +40,7 @@ def fingerprint(
 class Fingerprints:
     def __init__(self, aws: AwsClients, settings: Settings) -> None:
         self.aws = aws
-        self.table = settings.table_name
         self.lifetime = settings.job_expiry_seconds + settings.message_retention_seconds
-
-    def _key(self, digest: str) -> dict[str, dict[str, str]]:
-        return {JOB_PARTITION_KEY: {"S": f"{FINGERPRINT_PREFIX}{digest}"}}
 
     async def _put(self, digest: str, job_id: str, replacing: str | None) -> bool:
         item = {
@@ -56,19 +50,14 @@ class Fingerprints:
             "target_job_id": job_id,
             "expires_at": int(time.time()) + self.lifetime,
         }
-        request = {"TableName": self.table, "Item": encode_item(item)}
+        ops = self.aws.store.ops
         if replacing is None:
-            request["ConditionExpression"] = f"attribute_not_exists({JOB_PARTITION_KEY})"
-        else:
-            request["ConditionExpression"] = "target_job_id = :old"
-            request["ExpressionAttributeValues"] = {":old": encode_value(replacing)}
-        op: Op[object] = Op("put_item", request, parse=lambda _: None, on_conflict=lambda _: _TAKEN)
-        return await self.aws.store.run(op) is None
+            return await self.aws.store.run(ops.put_row(item, if_absent=True))
+        return await self.aws.store.run(ops.put_row(item, if_equals=("target_job_id", replacing)))
 
     async def _holder(self, digest: str) -> str | None:
-        request = {"TableName": self.table, "Key": self._key(digest), "ConsistentRead": True}
-        item = await self.aws.store.run(Op("get_item", request, parse=lambda r: r.get("Item")))
-        return decode_item(item).get("target_job_id") if item else None
+        row = await self.aws.store.run(self.aws.store.ops.get_row(f"{FINGERPRINT_PREFIX}{digest}"))
+        return row.get("target_job_id") if row else None
 
     async def claim(self, digest: str, job_id: str) -> str | None:
         """Record `job_id` for this fingerprint; or return the live job an identical request made."""
@@ -91,10 +80,7 @@ class Fingerprints:
 
     async def release(self, digest: str, job_id: str) -> None:
         """Undo a claim (the job was never queued)."""
-        request = {
-            "TableName": self.table,
-            "Key": self._key(digest),
-            "ConditionExpression": "target_job_id = :mine",
-            "ExpressionAttributeValues": {":mine": encode_value(job_id)},
-        }
-        await self.aws.store.run(Op("delete_item", request, parse=lambda _: None, on_conflict=lambda _: None))
+        op = self.aws.store.ops.delete_row(
+            f"{FINGERPRINT_PREFIX}{digest}", if_equals=("target_job_id", job_id)
+        )
+        await self.aws.store.run(op)

@@ -14,47 +14,46 @@ import asyncio
 import contextlib
 import json
 import signal
-from typing import Any
 
 from aiobotocore.session import get_session
 
 from api_lambda.aws import AwsClients, open_clients
 from api_lambda.ingest import process_event
+from shared.aws_adapters import AsyncSqsQueue
 from shared.ingestion import UnreadableEvent
 from shared.logging import configure_logging, get_logger
+from shared.ports import AsyncQueue, QueueMessage
 from shared.settings import Settings, get_settings
 
 log = get_logger(__name__)
 
 
-async def handle_message(aws: AwsClients, queue_url: str, message: dict[str, Any]) -> None:
+async def handle_message(aws: AwsClients, queue: AsyncQueue, message: QueueMessage) -> None:
     try:
-        event = json.loads(message["Body"])
+        event = json.loads(message.body)
         await process_event(aws, event)
     except (json.JSONDecodeError, UnreadableEvent) as error:  # never readable: don't keep it around
-        log.error("ingest_message_unreadable", error=str(error), body=message["Body"][:200])
+        log.error("ingest_message_unreadable", error=str(error), body=message.body[:200])
     except Exception:
-        log.exception("ingest_message_failed", message_id=message.get("MessageId"))
+        log.exception("ingest_message_failed", message_id=message.message_id)
         return  # it comes back after the visibility timeout
-    await aws.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    await queue.delete(message.receipt)
 
 
 async def consume(settings: Settings, stop: asyncio.Event) -> None:
     """Long-poll the ingest queue until `stop` is set."""
     async with open_clients(get_session(), settings) as aws:
-        queue_url = (await aws.sqs.get_queue_url(QueueName=settings.ingest_queue_name))["QueueUrl"]
+        queue = AsyncSqsQueue(aws.sqs, settings.ingest_queue_name)
         log.info("ingest_consumer_started", queue=settings.ingest_queue_name)
         while not stop.is_set():
             try:
-                answer = await aws.sqs.receive_message(
-                    QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=settings.poll_wait_seconds
-                )
+                messages = await queue.receive(max_messages=10, wait_seconds=settings.poll_wait_seconds)
             except Exception as error:
                 log.warning("ingest_receive_failed", error=str(error))
                 await asyncio.sleep(1.0)
                 continue
-            for message in answer.get("Messages", []):
-                await handle_message(aws, queue_url, message)
+            for message in messages:
+                await handle_message(aws, queue, message)
     log.info("ingest_consumer_stopped")
 
 

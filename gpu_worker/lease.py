@@ -1,6 +1,6 @@
 """Keep a claimed job ours while the pipeline runs, and tell the pipeline when to stop.
 
-A background thread extends the SQS message's visibility and the job's lease in the table
+A background thread extends the queue message's visibility and the job's lease in the table
 together, every third of the visibility timeout: while the worker lives, no other worker sees
 the message; when it dies (kill -9, lost host), both run out and another worker takes over.
 """
@@ -12,8 +12,8 @@ from types import TracebackType
 from typing import Any
 
 from shared.errors import JobNotFound, ServiceError
-from shared.job_store import JobStore
 from shared.logging import get_logger
+from shared.ports import Queue
 from shared.stages import Stage
 
 log = get_logger(__name__)
@@ -23,9 +23,8 @@ class Lease:
     def __init__(
         self,
         *,
-        store: JobStore,
-        sqs: Any,
-        queue_url: str,
+        store: Any,
+        queue: Queue,
         receipt_handle: str,
         job_id: str,
         owner: str,
@@ -33,8 +32,7 @@ class Lease:
         give_back: threading.Event,
     ) -> None:
         self.store = store
-        self.sqs = sqs
-        self.queue_url = queue_url
+        self.queue = queue
         self.receipt_handle = receipt_handle
         self.job_id = job_id
         self.owner = owner
@@ -59,11 +57,7 @@ class Lease:
         interval = max(0.2, self.visibility_seconds / 3)
         while not self._done.wait(interval):
             try:
-                self.sqs.change_message_visibility(
-                    QueueUrl=self.queue_url,
-                    ReceiptHandle=self.receipt_handle,
-                    VisibilityTimeout=self.visibility_seconds,
-                )
+                self.queue.change_visibility(self.receipt_handle, self.visibility_seconds)
                 if self.store.run(self.store.ops.renew_lease(self.job_id, self.owner)) is None:
                     if not self._done.is_set():  # (not merely finished between two beats)
                         log.warning("lease_lost", job_id=self.job_id, owner=self.owner)

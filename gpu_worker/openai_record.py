@@ -37,27 +37,23 @@ def segment_record(segment: TranscriptSegment) -> SegmentRecord:
     )
 
 
-def put_record(s3: Any, bucket: str, job_id: str, record: TranscriptRecord) -> None:
-    s3.put_object(
-        Bucket=bucket,
-        Key=segments_key(job_id),
-        Body=record.model_dump_json().encode(),
-        ContentType="application/json",
-    )
+def put_record(blobs: Any, job_id: str, record: TranscriptRecord) -> None:
+    """`blobs`: the worker's blob store (shared.ports.BlobStore)."""
+    blobs.put(segments_key(job_id), record.model_dump_json().encode(), content_type="application/json")
 
 
 class SegmentPublisher:
     """`on_segment` for a streamed job: the record so far, rewritten per segment."""
 
-    def __init__(self, s3: Any, bucket: str, job_id: str) -> None:
-        self.s3, self.bucket, self.job_id = s3, bucket, job_id
+    def __init__(self, blobs: Any, job_id: str) -> None:
+        self.blobs, self.job_id = blobs, job_id
         self.segments: list[SegmentRecord] = []
 
     def __call__(self, segment: TranscriptSegment) -> None:
         self.segments.append(segment_record(segment))
         partial = TranscriptRecord(language="", duration=0.0, segments=self.segments, complete=False)
         try:
-            put_record(self.s3, self.bucket, self.job_id, partial)
+            put_record(self.blobs, self.job_id, partial)
         except Exception as error:  # a missed partial only delays the stream; the final record follows
             log.warning("partial_segments_not_published", job_id=self.job_id, error=str(error))
 

@@ -11,9 +11,9 @@ import os
 import socket
 import threading
 import time
+from typing import Any
 
 from shared.fleet import STALE_AFTER_BEATS, WorkerRecord
-from shared.job_store import JobStore
 from shared.jobs import utc_now_iso
 from shared.logging import get_logger
 from shared.model_catalog import OFFLINE_PACKAGES, available_models, hub_cache_dir
@@ -53,7 +53,7 @@ def capabilities_record(settings: Settings, worker_id: str, started_at: str) -> 
 class Registration:
     """Context manager: registered (and beating) inside, deregistered on the way out."""
 
-    def __init__(self, store: JobStore, settings: Settings, worker_id: str) -> None:
+    def __init__(self, store: Any, settings: Settings, worker_id: str) -> None:
         self.store = store
         self.settings = settings
         self.worker_id = worker_id

@@ -24,24 +24,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
-from botocore.config import Config
-
 from gpu_worker.lease import Lease
 from gpu_worker.registry import Registration
 from gpu_worker.task_protection import TaskProtection
+from shared.backends import worker_backend
 from shared.callback_dispatch import FairDispatcher
 from shared.callbacks import CallbackPolicy, Delivery, callback_body
 from shared.errors import JobCancelled, JobNotFound, ServiceError, is_transient, user_message
 from shared.filenames import stored_name
-from shared.job_store import JobStore
 from shared.jobs import Job, JobStatus
 from shared.listen_text import apply_listen_text
 from shared.logging import get_logger
+from shared.ports import QueueMessage
 from shared.queue import JobMessage, UnreadableMessage
+from shared.resources import result_key
 from shared.settings import Settings
 from shared.stages import Stage
-from shared.storage import download, put_result
 from shared.url_fetch import fetch_to_file
 
 log = get_logger(__name__)
@@ -106,18 +104,15 @@ def _fault(job: Job) -> str | None:
 
 
 class Worker:
-    def __init__(self, settings: Settings, *, session: boto3.Session | None = None) -> None:
+    def __init__(self, settings: Settings, *, session: Any = None) -> None:
+        """`session`: a boto3 session for BACKEND=aws (default: one for AWS_REGION)."""
         self.settings = settings
         self.worker_id = settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
-        session = session or boto3.Session(region_name=settings.aws_region)
-        config = Config(
-            max_pool_connections=4 * settings.worker_concurrency + 8, retries={"mode": "standard"}
-        )
-        self.sqs = session.client("sqs", config=config)
-        self.s3 = session.client("s3", config=config)
-        self.store = JobStore(session.client("dynamodb", config=config), settings)
-        self.queue_url = self.sqs.get_queue_url(QueueName=settings.queue_name)["QueueUrl"]
-        self.dlq_url = self.sqs.get_queue_url(QueueName=settings.dlq_name)["QueueUrl"]
+        backend = worker_backend(settings, session=session, pool=4 * settings.worker_concurrency + 8)
+        self.store = backend.store
+        self.queue = backend.queue
+        self.dead_letters = backend.dead_letters
+        self.blobs = backend.blobs
         self.stopping = threading.Event()  # take no new jobs; finish the current ones
         self.giving_back = threading.Event()  # hand current jobs back at their next stage boundary
         self._stop_requests = itertools.count()
@@ -201,40 +196,35 @@ class Worker:
     def _consume(self, owner: str) -> None:
         while not self.stopping.is_set():
             try:
-                messages = self.sqs.receive_message(
-                    QueueUrl=self.queue_url,
-                    MaxNumberOfMessages=1,
-                    WaitTimeSeconds=self.settings.poll_wait_seconds,
-                    VisibilityTimeout=self.settings.visibility_timeout_seconds,
-                    MessageSystemAttributeNames=["ApproximateReceiveCount"],
-                ).get("Messages", [])
+                messages = self.queue.receive(
+                    max_messages=1,
+                    wait_seconds=self.settings.poll_wait_seconds,
+                    visibility_seconds=self.settings.visibility_timeout_seconds,
+                )
             except Exception as error:
                 log.warning("receive_failed", error=str(error))
                 self.stopping.wait(1.0)
                 continue
             for message in messages:
                 if self.stopping.is_set():  # received during shutdown: let another worker have it
-                    self._set_visibility(message["ReceiptHandle"], 0)
+                    self._set_visibility(message.receipt, 0)
                     continue
                 try:
                     self.handle(message, owner)
                 except Exception:  # never let one message kill a consumer thread
-                    log.exception("message_handling_failed", message_id=message.get("MessageId"))
+                    log.exception("message_handling_failed", message_id=message.message_id)
 
     # --- one message -------------------------------------------------------------------------
     def _delete_message(self, receipt_handle: str) -> None:
-        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=receipt_handle)
+        self.queue.delete(receipt_handle)
 
     def _set_visibility(self, receipt_handle: str, seconds: int) -> None:
-        self.sqs.change_message_visibility(
-            QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
-        )
+        self.queue.change_visibility(receipt_handle, seconds)
 
-    def handle(self, message: dict[str, Any], owner: str) -> None:
-        receipt = message["ReceiptHandle"]
-        receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+    def handle(self, message: QueueMessage, owner: str) -> None:
+        receipt, receives = message.receipt, message.receive_count
         try:
-            job_message = JobMessage.from_body(message["Body"])
+            job_message = JobMessage.from_body(message.body)
         except UnreadableMessage as error:
             # Perhaps a newer API's message: give other workers a chance, then the DLQ keeps it.
             log.error("unreadable_message", error=str(error), receives=receives)
@@ -262,8 +252,7 @@ class Worker:
         log.info("job_claimed", job_id=job_id, owner=owner, attempt=job.attempts, receives=receives)
         lease = Lease(
             store=self.store,
-            sqs=self.sqs,
-            queue_url=self.queue_url,
+            queue=self.queue,
             receipt_handle=receipt,
             job_id=job_id,
             owner=owner,
@@ -285,13 +274,7 @@ class Worker:
             result = response.model_dump(mode="json", exclude_none=True)
             if job.listen is not None:  # Deepgram's text edits (numbers, redaction...), before storing
                 result = apply_listen_text(result, job.listen)
-            put_result(
-                self.s3,
-                self.settings.bucket_name,
-                job_id,
-                json.dumps(result).encode(),
-                also_at=job.result_copy_key,
-            )
+            self._put_result(job, json.dumps(result).encode())
             if self.store.run(ops.complete(job_id, owner)):
                 self._delete_message(receipt)
                 log.info("job_completed", job_id=job_id)
@@ -332,7 +315,13 @@ class Worker:
                 timeout=self.settings.url_fetch_timeout_seconds,
                 allow_private=self.settings.url_fetch_allow_private,
             )
-        return download(self.s3, self.settings.bucket_name, job.upload_key, workdir / _local_name(job))
+        return self.blobs.download(job.upload_key, workdir / _local_name(job))
+
+    def _put_result(self, job: Job, body: bytes) -> None:
+        """`results/{job_id}.json`, and the same at a drop-folder job's own result name."""
+        for key in (result_key(job.job_id), job.result_copy_key):
+            if key:
+                self.blobs.put(key, body, content_type="application/json")
 
     def _run_pipeline(self, job: Job, source: Path, lease: Lease, workdir: Path) -> Any:
         from gpu_worker.pipeline.run import run_pipeline
@@ -371,12 +360,11 @@ class Worker:
         from gpu_worker.pipeline.run import run_pipeline_detailed
 
         assert job.openai is not None
-        bucket = self.settings.bucket_name
         known = tuple(
-            (speaker.name, download(self.s3, bucket, speaker.key, workdir / "known" / Path(speaker.key).name))
+            (speaker.name, self.blobs.download(speaker.key, workdir / "known" / Path(speaker.key).name))
             for speaker in job.openai.known_speakers
         )
-        publisher = SegmentPublisher(self.s3, bucket, job.job_id) if job.openai.stream else None
+        publisher = SegmentPublisher(self.blobs, job.job_id) if job.openai.stream else None
         run = run_pipeline_detailed(
             source,
             _pipeline_options(job, known),
@@ -388,7 +376,7 @@ class Worker:
         )
         assert run.transcript is not None
         record = final_record(run.transcript, run.response.metadata.duration, run.speaker_names)
-        put_record(self.s3, bucket, job.job_id, record)
+        put_record(self.blobs, job.job_id, record)
         return run.response
 
     # --- callbacks ---------------------------------------------------------------------------
@@ -453,15 +441,12 @@ class Worker:
         looked at again once its lease has run out. Returns how many jobs were failed.
         """
         failed = 0
-        messages = self.sqs.receive_message(
-            QueueUrl=self.dlq_url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=0,
-            VisibilityTimeout=DLQ_HIDE_SECONDS,
-        ).get("Messages", [])
+        messages = self.dead_letters.receive(
+            max_messages=10, wait_seconds=0, visibility_seconds=DLQ_HIDE_SECONDS
+        )
         for message in messages:
             try:
-                job = self.store.get(JobMessage.from_body(message["Body"]).job_id)
+                job = self.store.get(JobMessage.from_body(message.body).job_id)
             except (UnreadableMessage, JobNotFound):
                 continue
             if job.status.finished:
@@ -478,9 +463,7 @@ class Worker:
                 log.warning("dead_letter_job_failed", job_id=job.job_id, reason=reason)
                 self._notify_failed(job, reason)
             else:  # a worker still holds it: look again after its lease
-                self.sqs.change_message_visibility(
-                    QueueUrl=self.dlq_url,
-                    ReceiptHandle=message["ReceiptHandle"],
-                    VisibilityTimeout=max(1, int((job.lease_expires_at or 0) - time.time()) + 1),
+                self.dead_letters.change_visibility(
+                    message.receipt, max(1, int((job.lease_expires_at or 0) - time.time()) + 1)
                 )
         return failed

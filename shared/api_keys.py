@@ -53,6 +53,27 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def new_key(project_id: str, comment: str | None = None) -> tuple[str, ApiKey, dict[str, Any]]:
+    """A new secret, its record, and the row that stores the record under the secret's hash
+    (the same row in both job stores)."""
+    if not project_id.strip():
+        raise ValueError("a key needs a project")
+    secret = new_secret()
+    digest = hash_key(secret)
+    record = ApiKey(
+        key_id=digest[:16],
+        project_id=project_id.strip(),
+        prefix=secret[:PREFIX_CHARS],
+        comment=comment,
+        created_at=utc_now_iso(),  # also the status index's range key
+    )
+    item = record.model_dump(mode="json") | {
+        JOB_PARTITION_KEY: f"{API_KEY_PREFIX}{digest}",
+        "status": API_KEY_STATUS,
+    }
+    return secret, record, item
+
+
 class KeyOps:
     def __init__(self, settings: Settings) -> None:
         self.table = settings.table_name
@@ -62,21 +83,7 @@ class KeyOps:
 
     def create(self, project_id: str, comment: str | None = None) -> tuple[str, Op[ApiKey]]:
         """A new secret (shown once, to the caller) and the operation that stores its hash."""
-        if not project_id.strip():
-            raise ValueError("a key needs a project")
-        secret = new_secret()
-        digest = hash_key(secret)
-        record = ApiKey(
-            key_id=digest[:16],
-            project_id=project_id.strip(),
-            prefix=secret[:PREFIX_CHARS],
-            comment=comment,
-            created_at=utc_now_iso(),  # also the status index's range key
-        )
-        item = record.model_dump(mode="json") | {
-            JOB_PARTITION_KEY: f"{API_KEY_PREFIX}{digest}",
-            "status": API_KEY_STATUS,
-        }
+        secret, record, item = new_key(project_id, comment)
         request = {
             "TableName": self.table,
             "Item": encode_item(item),

@@ -99,11 +99,11 @@ def _placeholders(prefix: str, *expressions: str) -> set[str]:
     return set(re.findall(rf"{prefix}(\w+)", " ".join(expressions)))
 
 
-class JobOps:
-    """Builds the store's operations. Time comes from `clock` so tests can move it."""
+class JobRules:
+    """What both job stores (DynamoDB here, SQLite in shared.embedded) share: lifetimes, and the
+    new rows the API builds before storing them. Time comes from `clock` so tests can move it."""
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
-        self.table = settings.table_name
         self.expiry_seconds = settings.job_expiry_seconds
         # An unfinished job lives as long as its queue message can, plus the usual expiry.
         self.active_expiry_seconds = settings.message_retention_seconds + settings.job_expiry_seconds
@@ -111,6 +111,58 @@ class JobOps:
         # A job awaiting its presigned upload: the URL's lifetime, then the usual expiry.
         self.upload_wait_seconds = settings.upload_url_expiry_seconds + settings.job_expiry_seconds
         self.clock = clock
+
+    def _finish_fields(self, status: JobStatus, **extra: Any) -> dict[str, Any]:
+        now = utc_now_iso()
+        return {
+            "status": status.value,
+            "updated_at": now,
+            "finished_at": now,
+            TTL_ATTRIBUTE: int(self.clock()) + self.expiry_seconds,
+            **extra,
+        }
+
+    def queued_job(
+        self,
+        job_id: str,
+        options: JobOptions,
+        *,
+        upload_key: str,
+        filename: str,
+        size_bytes: int,
+        content_type: str | None,
+    ) -> Job:
+        now = utc_now_iso()
+        return Job(
+            job_id=job_id,
+            status=JobStatus.QUEUED,
+            created_at=now,
+            updated_at=now,
+            expires_at=int(self.clock()) + self.active_expiry_seconds,
+            options=options,
+            upload_key=upload_key,
+            filename=display_name(filename),  # for display only: never a path
+            size_bytes=size_bytes,
+            content_type=content_type,
+        )
+
+    def awaiting_job(self, job_id: str, options: JobOptions, **fields: Any) -> Job:
+        """A job for `POST /uploads`: no message until its object arrives; gone if it never does."""
+        job = self.queued_job(job_id, options, **fields)
+        expires_at = int(self.clock()) + self.upload_wait_seconds
+        return job.model_copy(update={"status": JobStatus.AWAITING_UPLOAD, "expires_at": expires_at})
+
+    def refused_job(self, job: Job, error: str) -> Job:
+        """`job` as a failed one (an ingested object refused before any worker saw it)."""
+        return Job.model_validate(job.model_dump() | self._finish_fields(JobStatus.FAILED, error=error))
+
+
+class JobOps(JobRules):
+    """Builds the DynamoDB store's operations."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(settings, clock=clock)
+        self.table = settings.table_name
 
     # -- building blocks
     def _key(self, job_id: str) -> dict[str, Any]:
@@ -166,51 +218,7 @@ class JobOps:
     def _returned_job(self, job_id: str) -> Callable[[dict[str, Any]], Job | None]:
         return lambda response: self._live(job_id, response.get("Attributes"))
 
-    def _finish_fields(self, status: JobStatus, **extra: Any) -> dict[str, Any]:
-        now = utc_now_iso()
-        return {
-            "status": status.value,
-            "updated_at": now,
-            "finished_at": now,
-            TTL_ATTRIBUTE: int(self.clock()) + self.expiry_seconds,
-            **extra,
-        }
-
     # -- jobs: the API's side
-    def queued_job(
-        self,
-        job_id: str,
-        options: JobOptions,
-        *,
-        upload_key: str,
-        filename: str,
-        size_bytes: int,
-        content_type: str | None,
-    ) -> Job:
-        now = utc_now_iso()
-        return Job(
-            job_id=job_id,
-            status=JobStatus.QUEUED,
-            created_at=now,
-            updated_at=now,
-            expires_at=int(self.clock()) + self.active_expiry_seconds,
-            options=options,
-            upload_key=upload_key,
-            filename=display_name(filename),  # for display only: never a path
-            size_bytes=size_bytes,
-            content_type=content_type,
-        )
-
-    def awaiting_job(self, job_id: str, options: JobOptions, **fields: Any) -> Job:
-        """A job for `POST /uploads`: no message until its object arrives; gone if it never does."""
-        job = self.queued_job(job_id, options, **fields)
-        expires_at = int(self.clock()) + self.upload_wait_seconds
-        return job.model_copy(update={"status": JobStatus.AWAITING_UPLOAD, "expires_at": expires_at})
-
-    def refused_job(self, job: Job, error: str) -> Job:
-        """`job` as a failed one (an ingested object refused before any worker saw it)."""
-        return Job.model_validate(job.model_dump() | self._finish_fields(JobStatus.FAILED, error=error))
-
     def create(self, job: Job, *, replace_expired: bool = False) -> Op[Job]:
         """Put a new job row. `replace_expired`: an expired row with the same id (a deterministic id
         seen again after its job expired; TTL deletes late) is overwritten instead of conflicting."""
@@ -468,6 +476,35 @@ class JobOps:
         )
         return Op("update_item", request, parse=lambda _: True, on_conflict=lambda _: False)
 
+    # -- other rows of the table (their own key prefix and status), for features with small records
+    def put_row(
+        self, item: Mapping[str, Any], *, if_absent: bool = False, if_equals: tuple[str, Any] | None = None
+    ) -> Op[bool]:
+        """Put a whole row; False when its condition (no row yet, or `attr == value`) fails."""
+        request: dict[str, Any] = {"TableName": self.table, "Item": encode_item(item)}
+        if if_absent:
+            request["ConditionExpression"] = f"attribute_not_exists(#{JOB_PARTITION_KEY})"
+            request["ExpressionAttributeNames"] = {f"#{JOB_PARTITION_KEY}": JOB_PARTITION_KEY}
+        elif if_equals is not None:
+            request["ConditionExpression"] = "#cond = :cond"
+            request["ExpressionAttributeNames"] = {"#cond": if_equals[0]}
+            request["ExpressionAttributeValues"] = {":cond": encode_value(if_equals[1])}
+        return Op("put_item", request, parse=lambda _: True, on_conflict=lambda _: False)
+
+    def get_row(self, key: str) -> Op[dict[str, Any] | None]:
+        request = {"TableName": self.table, "Key": self._key(key), "ConsistentRead": True}
+        return Op("get_item", request, parse=lambda r: decode_item(r["Item"]) if r.get("Item") else None)
+
+    def delete_row(self, key: str, *, if_equals: tuple[str, Any]) -> Op[bool]:
+        request = {
+            "TableName": self.table,
+            "Key": self._key(key),
+            "ConditionExpression": "#cond = :cond",
+            "ExpressionAttributeNames": {"#cond": if_equals[0]},
+            "ExpressionAttributeValues": {":cond": encode_value(if_equals[1])},
+        }
+        return Op("delete_item", request, parse=lambda _: True, on_conflict=lambda _: False)
+
     # -- fleet registry (same table, `worker#<id>` keys, status "worker")
     def register_worker(self, record: WorkerRecord) -> Op[None]:
         item = record.model_dump(mode="json") | {
@@ -520,8 +557,11 @@ class JobStore:
     """Runs `JobOps` with a boto3 DynamoDB client (the worker, tests, scripts)."""
 
     def __init__(self, client: Any, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        from shared.api_keys import KeyOps  # (api_keys builds on this module)
+
         self.client = client
         self.ops = JobOps(settings, clock=clock)
+        self.keys = KeyOps(settings)
 
     def run(self, op: Op[T]) -> T:
         call = getattr(self.client, op.method)
@@ -553,8 +593,11 @@ class AsyncJobStore:
     """Runs `JobOps` with an aiobotocore DynamoDB client (the API)."""
 
     def __init__(self, client: Any, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        from shared.api_keys import KeyOps  # (api_keys builds on this module)
+
         self.client = client
         self.ops = JobOps(settings, clock=clock)
+        self.keys = KeyOps(settings)
 
     async def run(self, op: Op[T]) -> T:
         call = getattr(self.client, op.method)

@@ -1,7 +1,8 @@
 """Create, list and revoke API keys: `python -m shared.keys_cli create --project NAME`.
 
-Talks to the jobs table named by the environment (TABLE_NAME, AWS_ENDPOINT_URL for an emulator),
-with the caller's AWS credentials. The secret is printed once, at creation; only its hash is kept.
+Talks to the backend BACKEND chooses: the SQLite database in DATA_DIR (one machine), or the jobs
+table named by TABLE_NAME (AWS_ENDPOINT_URL for an emulator) with the caller's AWS credentials.
+The secret is printed once, at creation; only its hash is kept.
 """
 
 from __future__ import annotations
@@ -9,17 +10,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-import boto3
-
-from shared.api_keys import KeyOps
-from shared.job_store import JobStore
+from shared.backends import sync_store
 from shared.settings import Settings, get_settings
 
 
-def _store(settings: Settings) -> tuple[JobStore, KeyOps]:
-    session = boto3.Session(region_name=settings.aws_region)
-    return JobStore(session.client("dynamodb"), settings), KeyOps(settings)
+def _store(settings: Settings) -> tuple[Any, Any]:
+    store = sync_store(settings)
+    return store, store.keys
 
 
 def create(settings: Settings, project: str, comment: str | None = None) -> str:

@@ -5,12 +5,34 @@ Every field maps to an environment variable of the same name in upper case; READ
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+import platformdirs
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+APP_NAME = "whisper-diarization"
+# Set by AWS where the service runs as a deployment (Lambda, ECS tasks): the AWS backend.
+_DEPLOYMENT_MARKERS = (
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "ECS_CONTAINER_METADATA_URI_V4",
+    "ECS_CONTAINER_METADATA_URI",
+)
+
+
+class BackendChoice(StrEnum):
+    """Where jobs, queues and files live: SQLite + DATA_DIR on one machine, or DynamoDB/SQS/S3."""
+
+    LOCAL = "local"
+    AWS = "aws"
+
+
+def default_data_dir() -> Path:
+    """Per user: $XDG_DATA_HOME/whisper-diarization, else ~/.local/share/whisper-diarization."""
+    return platformdirs.user_data_path(APP_NAME, appauthor=False)
 
 
 class StemmingDefault(StrEnum):
@@ -47,6 +69,15 @@ class DeviceChoice(StrEnum):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    # --- backend: `local` (SQLite + DATA_DIR) or `aws`. Unset: `aws` when AWS_ENDPOINT_URL is set
+    # or the process runs in Lambda or ECS, else `local` (the one-command run, the single image).
+    backend: BackendChoice | None = None
+    data_dir: Path = Field(default_factory=default_data_dir)
+    # The one-machine drop folder DATA_DIR/incoming/: how often it is looked at, and how long a
+    # file must stay unchanged before it is taken (so a copy in progress is never read half-way).
+    drop_poll_seconds: float = Field(1.0, gt=0)
+    drop_settle_seconds: float = Field(2.0, ge=0)
 
     # --- AWS (boto3/aiobotocore also read AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE> themselves)
     aws_region: str = Field("us-east-1", validation_alias="AWS_REGION")
@@ -150,6 +181,18 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_model_dir_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
+
+    @model_validator(mode="after")
+    def _choose_backend(self) -> Settings:
+        if self.backend is None:
+            deployed = any(os.environ.get(name) for name in _DEPLOYMENT_MARKERS)
+            self.backend = BackendChoice.AWS if self.aws_endpoint_url or deployed else BackendChoice.LOCAL
+        return self
+
+    @property
+    def local(self) -> bool:
+        """True with the embedded backend (SQLite and DATA_DIR)."""
+        return self.backend is BackendChoice.LOCAL
 
     @property
     def drop_folder_prefixes(self) -> tuple[tuple[str, str], ...]:

@@ -101,11 +101,3 @@ def download(s3: Any, bucket: str, key: str, destination: Path) -> Path:
             raise UploadMissing(f"the uploaded audio ({key}) is gone; submit the file again") from error
         raise
     return destination
-
-
-def put_result(s3: Any, bucket: str, job_id: str, body: bytes, *, also_at: str | None = None) -> str:
-    """Write `results/{job_id}.json`, and the same at `also_at` (a drop-folder job's result name)."""
-    key = result_key(job_id)
-    for target in (key, also_at) if also_at else (key,):
-        s3.put_object(Bucket=bucket, Key=target, Body=body, ContentType="application/json")
-    return key

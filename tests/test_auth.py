@@ -128,7 +128,7 @@ def test_key_rows_are_not_jobs(api: TestClient, aws: AwsEnv) -> None:
 @pytest.mark.parametrize("auth", ["true", "false"])
 def test_the_local_run_prints_a_key_or_says_it_is_open(tmp_path: Path, auth: str) -> None:
     port, log_path = free_port(), tmp_path / "local.log"
-    env = {**os.environ, "AUTH_REQUIRED": auth, "LOG_JSON": "false"}
+    env = {**os.environ, "AUTH_REQUIRED": auth, "LOG_JSON": "false", "DATA_DIR": str(tmp_path / "data")}
     for name in ("AWS_ENDPOINT_URL", "TABLE_NAME", "BUCKET_NAME", "QUEUE_NAME", "DLQ_NAME"):
         env.pop(name, None)
     command = [sys.executable, "-m", "gpu_worker.local", "--no-worker", "--port", str(port)]
@@ -142,7 +142,7 @@ def test_the_local_run_prints_a_key_or_says_it_is_open(tmp_path: Path, auth: str
             assert "Authentication is OFF" in printed
             assert requests.get(url).status_code == 404
         else:
-            secret = re.search(r"valid while this runs\): (\w+)", printed)
+            secret = re.search(r"\(kept in DATA_DIR, shown only now\): (\w+)", printed)
             assert secret, printed
             assert requests.get(url).status_code == 401
             assert requests.get(url, headers=token(secret.group(1))).status_code == 404

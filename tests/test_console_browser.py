@@ -213,7 +213,7 @@ def auth_service(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """The local run with AUTH_REQUIRED=true and no worker: its URL and the key it prints."""
     port = free_port()
     log_path = tmp_path / "auth.log"
-    env = {**os.environ, "AUTH_REQUIRED": "true", "LOG_JSON": "false"}
+    env = {**os.environ, "AUTH_REQUIRED": "true", "LOG_JSON": "false", "DATA_DIR": str(tmp_path / "data")}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "gpu_worker.local", "--port", str(port), "--no-worker"],
@@ -224,7 +224,10 @@ def auth_service(tmp_path: Path) -> Iterator[tuple[str, str]]:
         )
     try:
         match = wait_for(
-            lambda: re.search(r"\(valid while this runs\): (\S+)", log_path.read_text()) or process.poll(),
+            lambda: (
+                re.search(r"\(kept in DATA_DIR, shown only now\): (\S+)", log_path.read_text())
+                or process.poll()
+            ),
             "the key",
         )
         assert process.poll() is None, log_path.read_text()

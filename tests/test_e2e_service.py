@@ -1,5 +1,7 @@
-"""The seed's whole flow against the one-command local run (`python -m gpu_worker.local`): embedded
-emulator, API over real HTTP on its own port, one worker running the real pipeline (tiny.en).
+"""The seed's whole flow against the one-command local run on the AWS route
+(`python -m gpu_worker.local --emulate-aws`): embedded emulator, API over real HTTP on its own
+port, one worker running the real pipeline (tiny.en). tests/test_onebox.py runs the default
+(embedded) backend through crashes.
 
 The seed's own client code is used as written: `requests` for the Python example, `curl` for the
 shell one. A job whose file name contains "hold-me" is parked at its first stage by the worker's
@@ -61,7 +63,16 @@ def local_service(tmp_path: Path) -> Iterator[LocalService]:
     log_path = tmp_path / "local.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gpu_worker.local", "--port", str(port), "--moto-port", str(moto_port)],
+            [
+                sys.executable,
+                "-m",
+                "gpu_worker.local",
+                "--emulate-aws",
+                "--port",
+                str(port),
+                "--moto-port",
+                str(moto_port),
+            ],
             cwd=REPO_ROOT,
             env=env,
             stdout=log,

@@ -24,7 +24,6 @@ from shared.filenames import display_name
 from shared.ingestion import well_formed_media_type
 from shared.jobs import JobStatus, new_job_id
 from shared.resources import result_key, upload_key
-from shared.storage import delete_job_objects, upload_stream
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -89,9 +88,7 @@ async def submit_job(
     key = upload_key(job_id, filename)
     ops = aws.store.ops
     async with AsyncExitStack() as undo:  # on any failure, remove what was written so far
-        size = await upload_stream(
-            aws.s3,
-            settings.bucket_name,
+        size = await aws.blobs.upload_stream(
             key,
             file.read,
             first_chunk=head,
@@ -99,7 +96,7 @@ async def submit_job(
             too_large=lambda: too_large,
             content_type=content_type,
         )
-        undo.push_async_callback(aws.s3.delete_object, Bucket=settings.bucket_name, Key=key)
+        undo.push_async_callback(aws.blobs.delete, key)
         job = ops.queued_job(
             job_id,
             options,
@@ -155,19 +152,12 @@ async def get_result(
     job = await visible_job(aws, principal, job_id)
     if job.status is not JobStatus.COMPLETED:
         raise JobStateConflict(f"Job {job_id} has no result: it is {job.status.value}")
-    s3_object = await aws.s3.get_object(Bucket=settings.bucket_name, Key=result_key(job_id))
-    if (
-        format is ExportFormat.JSON
-        and lambda_mode
-        and s3_object["ContentLength"] > settings.max_lambda_response_bytes
-    ):
-        s3_object["Body"].close()
-        url = await aws.s3.generate_presigned_url(
-            "get_object", Params={"Bucket": settings.bucket_name, "Key": result_key(job_id)}, ExpiresIn=900
-        )
-        return RedirectResponse(url, status_code=307)
-    async with s3_object["Body"] as body:
-        data = await body.read()
+    key = result_key(job_id)
+    if format is ExportFormat.JSON and lambda_mode:
+        url = await aws.blobs.large_object_url(key, settings.max_lambda_response_bytes)
+        if url is not None:
+            return RedirectResponse(url, status_code=307)
+    data = await aws.blobs.get(key)
     names = {int(k): v for k, v in (job.speaker_names or {}).items()}
     if format is ExportFormat.JSON:
         if names:  # an added field, the stored JSON otherwise as it is
@@ -188,13 +178,13 @@ async def delete_job(job_id: str, settings: SettingsDep, aws: AwsDep, principal:
         job = await visible_job(aws, principal, job_id)
         if job.status in (JobStatus.QUEUED, JobStatus.AWAITING_UPLOAD):
             if await aws.store.run(ops.cancel_queued(job_id)) is not None:
-                await delete_job_objects(aws.s3, settings.bucket_name, job_id)
+                await aws.blobs.delete_job_objects(job_id)
                 return Message(message="Job deleted")
         elif job.status is JobStatus.PROCESSING:
             if await aws.store.run(ops.request_cancel(job_id)) is not None:
                 return Message(message="Job deleted")
         else:
-            await delete_job_objects(aws.s3, settings.bucket_name, job_id)
+            await aws.blobs.delete_job_objects(job_id)
             if await aws.store.run(ops.delete_finished(job_id)):
                 return Message(message="Job deleted")
     raise JobStateConflict(f"Job {job_id} kept changing state; try the DELETE again")

@@ -45,7 +45,6 @@ from shared.ingestion import well_formed_media_type
 from shared.jobs import Job, JobStatus, ListenOptions, new_job_id
 from shared.resources import result_key, upload_key
 from shared.settings import Settings
-from shared.storage import upload_stream
 from shared.url_policy import UrlFetchError, check_url
 
 router = APIRouter(tags=["deepgram"])
@@ -137,9 +136,7 @@ async def _upload_body(
         return chunk
 
     key = upload_key(job_id, RAW_NAME)
-    size = await upload_stream(
-        aws.s3,
-        settings.bucket_name,
+    size = await aws.blobs.upload_stream(
         key,
         read,
         first_chunk=prefix + head,
@@ -181,7 +178,7 @@ async def _submit(
             key, size, sha256 = await _upload_body(
                 request, settings, aws, lambda_mode, job_id, parsed, head, reader, content_type
             )
-            undo.push_async_callback(aws.s3.delete_object, Bucket=settings.bucket_name, Key=key)
+            undo.push_async_callback(aws.blobs.delete, key)
             source = f"sha256:{sha256}"
         digest = fingerprint(principal.project_id, key_id, source, query)
         existing = await fingerprints.claim(digest, job_id)
@@ -223,9 +220,7 @@ async def _wait_finished(request: Request, aws: AwsClients, job_id: str, max_wai
 
 
 async def _result(settings: Settings, aws: AwsClients, job: Job) -> dict[str, Any]:
-    s3_object = await aws.s3.get_object(Bucket=settings.bucket_name, Key=result_key(job.job_id))
-    async with s3_object["Body"] as body:
-        stored = json.loads(await body.read())
+    stored = json.loads(await aws.blobs.get(result_key(job.job_id)))
     return listen_response(stored, job.listen or ListenOptions())
 
 

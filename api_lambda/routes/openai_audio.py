@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
-from botocore.exceptions import ClientError
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.datastructures import UploadFile
@@ -47,7 +46,6 @@ from shared.jobs import Job, JobStatus, KnownSpeaker, new_job_id
 from shared.openai_format import ResponseFormat, TranscriptRecord
 from shared.resources import known_speaker_key, result_key, segments_key, upload_key
 from shared.settings import Settings
-from shared.storage import upload_stream
 
 router = APIRouter(tags=["openai"])
 
@@ -131,12 +129,9 @@ async def _submit(
     filename = upload.filename or "audio"
     head = await upload.read(SNIFF_BYTES)
     check_upload_head(head, filename)
-    bucket = settings.bucket_name
     async with AsyncExitStack() as undo:  # on any failure, remove what was written so far
         key = upload_key(job_id, filename)
-        size = await upload_stream(
-            aws.s3,
-            bucket,
+        size = await aws.blobs.upload_stream(
             key,
             upload.read,
             first_chunk=head,
@@ -144,14 +139,12 @@ async def _submit(
             too_large=lambda: too_large,
             content_type=upload.content_type,
         )
-        undo.push_async_callback(aws.s3.delete_object, Bucket=bucket, Key=key)
+        undo.push_async_callback(aws.blobs.delete, key)
         speakers = []
         for index, reference in enumerate(parsed.references[:MAX_SPEAKERS]):
             ref_key = known_speaker_key(job_id, index)
-            await aws.s3.put_object(
-                Bucket=bucket, Key=ref_key, Body=reference.audio, ContentType=reference.content_type
-            )
-            undo.push_async_callback(aws.s3.delete_object, Bucket=bucket, Key=ref_key)
+            await aws.blobs.put(ref_key, reference.audio, content_type=reference.content_type)
+            undo.push_async_callback(aws.blobs.delete, ref_key)
             speakers.append(KnownSpeaker(name=reference.name, key=ref_key))
         job = aws.store.ops.queued_job(
             job_id,
@@ -172,14 +165,8 @@ async def _submit(
 
 
 async def _json_object(aws: AwsClients, settings: Settings, key: str) -> dict[str, Any] | None:
-    try:
-        answer = await aws.s3.get_object(Bucket=settings.bucket_name, Key=key)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in _MISSING:
-            return None
-        raise
-    async with answer["Body"] as body:
-        return json.loads(await body.read())
+    data = await aws.blobs.get_optional(key)
+    return None if data is None else json.loads(data)
 
 
 async def _record(aws: AwsClients, settings: Settings, job_id: str) -> TranscriptRecord | None:

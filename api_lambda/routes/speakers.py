@@ -67,9 +67,7 @@ def _names_of(job: Job) -> SpeakerNames:
 
 
 async def _result_speakers(aws: AwsDep, settings: SettingsDep, job_id: str) -> set[int]:
-    s3_object = await aws.s3.get_object(Bucket=settings.bucket_name, Key=result_key(job_id))
-    async with s3_object["Body"] as body:
-        response = DeepgramResponse.model_validate_json(await body.read())
+    response = DeepgramResponse.model_validate_json(await aws.blobs.get(result_key(job_id)))
     words = [w for channel in response.results.channels for w in channel.alternatives[0].words]
     turns = response.results.speaker_turns or []  # a speaker may have turns but no word of its own
     return {w.speaker for w in words if w.speaker is not None} | {t.speaker for t in turns}

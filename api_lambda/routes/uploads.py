@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.routing import APIRoute
 from starlette.routing import Match
 from starlette.types import Scope
@@ -74,7 +74,7 @@ def _form(parameters: JobParameters) -> SubmitForm:
 
 @router.post("/uploads", status_code=201, response_model=UploadCreated, responses=_ERRORS)
 async def create_upload(
-    request: UploadRequest, settings: SettingsDep, aws: AwsDep, principal: PrincipalDep
+    request: UploadRequest, http: Request, settings: SettingsDep, aws: AwsDep, principal: PrincipalDep
 ) -> UploadCreated:
     """A job waiting for its file, and where to put the file: a presigned PUT URL, and a presigned
     POST form for browsers. The upload starts the job; one that never comes expires with it."""
@@ -96,18 +96,14 @@ async def create_upload(
     ).model_copy(update={"project_id": principal.project_id})
     await aws.store.run(ops.create(job))
 
-    bucket, lifetime = settings.bucket_name, settings.upload_url_expiry_seconds
-    put_params: dict[str, Any] = {"Bucket": bucket, "Key": key}
-    headers, fields = {}, {}
-    conditions: list[Any] = [["content-length-range", 1, request.size_bytes or limit]]
-    if request.content_type:  # signed: S3 refuses another type (the emulator doesn't; ingest does)
-        put_params["ContentType"] = headers["Content-Type"] = fields["Content-Type"] = request.content_type
-        conditions.append({"Content-Type": request.content_type})
-    if request.size_bytes:
-        put_params["ContentLength"] = request.size_bytes
-    put_url = await aws.s3.generate_presigned_url("put_object", Params=put_params, ExpiresIn=lifetime)
-    post = await aws.s3.generate_presigned_post(
-        bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=lifetime
+    lifetime = settings.upload_url_expiry_seconds
+    presigned = await aws.blobs.presign_upload(
+        key,
+        content_type=request.content_type,
+        size_bytes=request.size_bytes,
+        limit=limit,
+        lifetime=lifetime,
+        base_url=str(http.base_url),
     )
     return UploadCreated(
         job_id=job_id,
@@ -115,8 +111,8 @@ async def create_upload(
         key=key,
         max_bytes=request.size_bytes or limit,
         expires_at=(datetime.now(UTC) + timedelta(seconds=lifetime)).isoformat(timespec="seconds"),
-        put=PresignedPut(url=put_url, headers=headers),
-        post=PresignedPost(url=post["url"], fields=post["fields"]),
+        put=PresignedPut(url=presigned.put_url, headers=presigned.put_headers),
+        post=PresignedPost(url=presigned.post_url, fields=presigned.post_fields),
     )
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from onebox.cli import main
+
+sys.exit(main())

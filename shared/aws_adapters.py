@@ -1,0 +1,229 @@
+"""The ports (shared.ports) on AWS: SQS queues and the S3 bucket, through boto3 (the worker) or
+aiobotocore (the API). These are the calls the code made directly before; nothing new here."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared import storage
+from shared.errors import PayloadTooLarge
+from shared.ports import PresignedUpload, QueueMessage, StoredObject
+
+_MISSING = ("404", "NoSuchKey", "NotFound")
+
+
+def _message(raw: dict[str, Any]) -> QueueMessage:
+    return QueueMessage(
+        message_id=raw.get("MessageId", ""),
+        body=raw["Body"],
+        receipt=raw["ReceiptHandle"],
+        receive_count=int(raw.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+    )
+
+
+class SqsQueue:
+    """One SQS queue, with a boto3 client."""
+
+    def __init__(self, client: Any, name: str) -> None:
+        self.client = client
+        self.name = name
+        self.url: str = client.get_queue_url(QueueName=name)["QueueUrl"]
+
+    def send(self, body: str) -> None:
+        self.client.send_message(QueueUrl=self.url, MessageBody=body)
+
+    def receive(
+        self, *, max_messages: int, wait_seconds: float, visibility_seconds: int
+    ) -> list[QueueMessage]:
+        answer = self.client.receive_message(
+            QueueUrl=self.url,
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=int(wait_seconds),
+            VisibilityTimeout=visibility_seconds,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+        )
+        return [_message(raw) for raw in answer.get("Messages", [])]
+
+    def delete(self, receipt: str) -> None:
+        self.client.delete_message(QueueUrl=self.url, ReceiptHandle=receipt)
+
+    def change_visibility(self, receipt: str, seconds: int) -> None:
+        self.client.change_message_visibility(
+            QueueUrl=self.url, ReceiptHandle=receipt, VisibilityTimeout=seconds
+        )
+
+
+class AsyncSqsQueue:
+    """One SQS queue, with an aiobotocore client; its URL is looked up on first use."""
+
+    def __init__(self, client: Any, name: str) -> None:
+        self.client = client
+        self.name = name
+        self._url: str | None = None
+
+    async def url(self) -> str:
+        if self._url is None:
+            self._url = (await self.client.get_queue_url(QueueName=self.name))["QueueUrl"]
+        return self._url
+
+    async def send(self, body: str) -> None:
+        await self.client.send_message(QueueUrl=await self.url(), MessageBody=body)
+
+    async def receive(
+        self, *, max_messages: int, wait_seconds: float, visibility_seconds: int | None = None
+    ) -> list[QueueMessage]:
+        extra = {"VisibilityTimeout": visibility_seconds} if visibility_seconds is not None else {}
+        answer = await self.client.receive_message(
+            QueueUrl=await self.url(),
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=int(wait_seconds),
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            **extra,
+        )
+        return [_message(raw) for raw in answer.get("Messages", [])]
+
+    async def delete(self, receipt: str) -> None:
+        await self.client.delete_message(QueueUrl=await self.url(), ReceiptHandle=receipt)
+
+
+class S3Blobs:
+    """The bucket, for the worker (boto3)."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    def download(self, key: str, destination: Path) -> Path:
+        return storage.download(self.client, self.bucket, key, destination)
+
+    def put(self, key: str, body: bytes, *, content_type: str | None = None) -> None:
+        extra = {"ContentType": content_type} if content_type else {}
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
+
+
+class AsyncS3Blobs:
+    """The bucket, for the API (aiobotocore)."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    async def upload_stream(
+        self,
+        key: str,
+        read: Callable[[int], Awaitable[bytes]],
+        *,
+        first_chunk: bytes = b"",
+        limit: int,
+        too_large: Callable[[], PayloadTooLarge],
+        content_type: str | None = None,
+    ) -> int:
+        return await storage.upload_stream(
+            self.client,
+            self.bucket,
+            key,
+            read,
+            first_chunk=first_chunk,
+            limit=limit,
+            too_large=too_large,
+            content_type=content_type,
+        )
+
+    async def head(self, bucket: str, key: str) -> StoredObject | None:
+        """None when there is no such object; AccessDenied and other errors are raised."""
+        try:
+            answer = await self.client.head_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _MISSING:
+                return None
+            raise
+        return StoredObject(
+            bucket=bucket,
+            key=key,
+            size=answer["ContentLength"],
+            etag=answer.get("ETag", ""),
+            content_type=answer.get("ContentType"),
+            metadata=answer.get("Metadata", {}),
+        )
+
+    async def read_head(self, stored: StoredObject, size: int) -> bytes:
+        if stored.size == 0:  # a ranged GET of an empty object is an error, not b""
+            return b""
+        answer = await self.client.get_object(
+            Bucket=stored.bucket, Key=stored.key, Range=f"bytes=0-{size - 1}", IfMatch=stored.etag
+        )
+        async with answer["Body"] as body:
+            return await body.read()
+
+    async def get(self, key: str) -> bytes:
+        answer = await self.client.get_object(Bucket=self.bucket, Key=key)
+        async with answer["Body"] as body:
+            return await body.read()
+
+    async def get_optional(self, key: str) -> bytes | None:
+        """The object, or None when there is none."""
+        try:
+            return await self.get(key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _MISSING:
+                return None
+            raise
+
+    async def put(self, key: str, body: bytes, *, content_type: str | None = None) -> None:
+        extra = {"ContentType": content_type} if content_type else {}
+        await self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
+
+    async def large_object_url(self, key: str, max_bytes: int) -> str | None:
+        """A presigned GET for an object over `max_bytes` (Lambda's response cap); None otherwise."""
+        answer = await self.client.head_object(Bucket=self.bucket, Key=key)
+        if answer["ContentLength"] <= max_bytes:
+            return None
+        return await self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=900
+        )
+
+    async def delete(self, key: str) -> None:
+        await self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    async def delete_job_objects(self, job_id: str) -> None:
+        await storage.delete_job_objects(self.client, self.bucket, job_id)
+
+    async def copy(self, source: StoredObject, key: str) -> None:
+        await self.client.copy_object(
+            Bucket=self.bucket,
+            Key=key,
+            CopySource={"Bucket": source.bucket, "Key": source.key},
+            CopySourceIfMatch=source.etag,
+        )
+
+    async def presign_upload(
+        self,
+        key: str,
+        *,
+        content_type: str | None,
+        size_bytes: int | None,
+        limit: int,
+        lifetime: int,
+        base_url: str,
+    ) -> PresignedUpload:
+        """A SigV4 PUT URL and POST policy; S3 enforces the signed type and length."""
+        put_params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        headers: dict[str, str] = {}
+        fields: dict[str, str] = {}
+        conditions: list[Any] = [["content-length-range", 1, size_bytes or limit]]
+        if content_type:  # signed: S3 refuses another type (the emulator doesn't; ingest does)
+            put_params["ContentType"] = headers["Content-Type"] = fields["Content-Type"] = content_type
+            conditions.append({"Content-Type": content_type})
+        if size_bytes:
+            put_params["ContentLength"] = size_bytes
+        put_url = await self.client.generate_presigned_url(
+            "put_object", Params=put_params, ExpiresIn=lifetime
+        )
+        post = await self.client.generate_presigned_post(
+            self.bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=lifetime
+        )
+        return PresignedUpload(put_url, headers, post["url"], post["fields"])

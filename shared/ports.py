@@ -1,0 +1,134 @@
+"""The service's storage ports: the queue and the blob store, as the code uses them.
+
+Two implementations each: `shared.aws_adapters` (SQS and S3, for AWS and its emulators) and
+`shared.embedded` (SQLite and a data directory, for one machine). The job store has its own two
+(`shared.job_store` for DynamoDB, `shared.embedded.job_store` for SQLite) with the same methods.
+Sync protocols serve the worker (threads), async ones the API (one event loop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+from shared.errors import PayloadTooLarge
+
+
+@dataclass(frozen=True)
+class QueueMessage:
+    """One received message: `receipt` acts on this delivery only; `receive_count` counts this one."""
+
+    message_id: str
+    body: str
+    receipt: str
+    receive_count: int
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    content_type: str | None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def filename(self) -> str:
+        """The object's name for display (its key's last part, made printable)."""
+        from shared.filenames import display_name
+
+        return display_name(PurePosixPath(self.key).name)
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class PresignedUpload:
+    """Where a client may write one object: a PUT URL (with the headers to send) and a form POST."""
+
+    put_url: str
+    put_headers: dict[str, str]
+    post_url: str
+    post_fields: dict[str, str]
+
+
+class Queue(Protocol):
+    """At-least-once delivery: a received message is hidden for `visibility_seconds`, then comes
+    back unless deleted; past MAX_RECEIVE_COUNT receives it moves to the dead-letter queue."""
+
+    def send(self, body: str) -> None: ...
+
+    def receive(
+        self, *, max_messages: int, wait_seconds: float, visibility_seconds: int
+    ) -> list[QueueMessage]: ...
+
+    def delete(self, receipt: str) -> None: ...
+
+    def change_visibility(self, receipt: str, seconds: int) -> None: ...
+
+
+class AsyncQueue(Protocol):
+    async def send(self, body: str) -> None: ...
+
+    async def receive(
+        self, *, max_messages: int, wait_seconds: float, visibility_seconds: int | None = None
+    ) -> list[QueueMessage]: ...
+
+    async def delete(self, receipt: str) -> None: ...
+
+
+class BlobStore(Protocol):
+    """The worker's side: fetch a job's audio, write its result."""
+
+    def download(self, key: str, destination: Path) -> Path: ...
+
+    def put(self, key: str, body: bytes, *, content_type: str | None = None) -> None: ...
+
+
+class AsyncBlobStore(Protocol):
+    """The API's side: every object operation the routes and the ingestion make."""
+
+    async def upload_stream(
+        self,
+        key: str,
+        read: Callable[[int], Awaitable[bytes]],
+        *,
+        first_chunk: bytes = b"",
+        limit: int,
+        too_large: Callable[[], PayloadTooLarge],
+        content_type: str | None = None,
+    ) -> int: ...
+
+    async def head(self, bucket: str, key: str) -> StoredObject | None: ...
+
+    async def read_head(self, stored: StoredObject, size: int) -> bytes: ...
+
+    async def get(self, key: str) -> bytes: ...
+
+    async def get_optional(self, key: str) -> bytes | None: ...
+
+    async def put(self, key: str, body: bytes, *, content_type: str | None = None) -> None: ...
+
+    async def large_object_url(self, key: str, max_bytes: int) -> str | None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def delete_job_objects(self, job_id: str) -> None: ...
+
+    async def copy(self, source: StoredObject, key: str) -> None: ...
+
+    async def presign_upload(
+        self,
+        key: str,
+        *,
+        content_type: str | None,
+        size_bytes: int | None,
+        limit: int,
+        lifetime: int,
+        base_url: str,
+    ) -> PresignedUpload: ...

@@ -1,0 +1,407 @@
+"""One contract for both backends: the AWS adapters against a real emulator (moto's server) and the
+embedded ones against SQLite in a temporary directory. Every test runs on each; both must agree.
+
+Job store: every transition is conditional, leases lapse, expiry hides rows. Queue: at-least-once
+delivery with visibility timeouts, receive counts and a dead-letter queue. Blob store: round trips
+and the missing-object error. API keys: stored as hashes, revocable.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.errors import JobNotFound
+from shared.fleet import WorkerRecord, worker_key
+from shared.jobs import Job, JobOptions, JobStatus, new_job_id, utc_now_iso
+from shared.ports import Queue
+from shared.settings import Settings
+from shared.stages import Stage
+from shared.storage import UploadMissing
+
+BACKENDS = ["aws", "local"]
+
+
+class Clock:
+    """A clock the test moves by hand (leases and expiry are judged by the store's clock)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@dataclass
+class Parts:
+    kind: str
+    settings: Settings
+    store: Any
+    queue: Queue
+    dead_letters: Queue
+    blobs: Any
+
+
+def _local_settings(tmp_path: Path) -> Settings:
+    return Settings(backend="local", data_dir=tmp_path / "data", visibility_timeout_seconds=30)
+
+
+@pytest.fixture(params=BACKENDS)
+def parts(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[Parts]:
+    if request.param == "aws":
+        from shared.aws_adapters import S3Blobs, SqsQueue
+        from shared.job_store import JobStore
+
+        aws = request.getfixturevalue("aws")
+        settings, sqs = aws.settings, aws.client("sqs")
+        yield Parts(
+            "aws",
+            settings,
+            JobStore(aws.client("dynamodb"), settings, clock=clock),
+            SqsQueue(sqs, settings.queue_name),
+            SqsQueue(sqs, settings.dlq_name),
+            S3Blobs(aws.client("s3"), settings.bucket_name),
+        )
+    else:
+        from shared.embedded.backend import local_parts
+        from shared.embedded.job_store import SqliteJobStore
+
+        settings = _local_settings(tmp_path)
+        local = local_parts(settings)
+        store = SqliteJobStore(local.db, settings, clock=clock)
+        yield Parts("local", settings, store, local.queue, local.dead_letters, local.blobs)
+
+
+@pytest.fixture
+def store(parts: Parts) -> Any:
+    return parts.store
+
+
+def queued(store: Any) -> Job:
+    job_id = new_job_id()
+    job = store.ops.queued_job(
+        job_id,
+        JobOptions(whisper_model="tiny.en"),
+        upload_key=f"uploads/{job_id}/a.wav",
+        filename="a.wav",
+        size_bytes=10,
+        content_type="audio/wav",
+    )
+    return store.create(job)
+
+
+def test_create_and_get_round_trip(store: Any) -> None:
+    job = queued(store)
+    assert store.get(job.job_id) == job
+
+
+@pytest.mark.parametrize("job_id", ["no-such-job", "worker#w1"])
+def test_unknown_ids_are_not_found(store: Any, job_id: str) -> None:
+    with pytest.raises(JobNotFound, match=f"Job {job_id} not found"):
+        store.get(job_id)
+
+
+def test_only_one_of_two_workers_claims_a_job(store: Any) -> None:
+    job = queued(store)
+    results = []
+    barrier = threading.Barrier(2)
+
+    def claim(owner: str) -> None:
+        barrier.wait()
+        results.append((owner, store.run(store.ops.claim(job.job_id, owner))))
+
+    threads = [threading.Thread(target=claim, args=(f"w{i}",)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [owner for owner, claim in results if claim.won]
+    assert len(winners) == 1
+    current = store.get(job.job_id)
+    assert current.status is JobStatus.PROCESSING and current.owner == winners[0] and current.attempts == 1
+    loser = next(claim for owner, claim in results if not claim.won)
+    assert loser.job is not None and loser.job.owner == winners[0]
+
+
+def test_a_lapsed_lease_can_be_claimed_and_the_old_owner_loses_every_write(store: Any, clock: Clock) -> None:
+    job = queued(store)
+    assert store.run(store.ops.claim(job.job_id, "w1")).won
+    assert not store.run(store.ops.claim(job.job_id, "w2")).won  # lease still live
+
+    clock.now += store.ops.lease_seconds + 1  # w1 crashed: nobody renewed the lease
+    claim = store.run(store.ops.claim(job.job_id, "w2"))
+    assert claim.won and claim.job is not None and claim.job.attempts == 2 and claim.job.owner == "w2"
+
+    assert store.run(store.ops.renew_lease(job.job_id, "w1")) is None
+    assert store.run(store.ops.set_progress(job.job_id, "w1", Stage.DIARIZING)) is None
+    assert not store.run(store.ops.complete(job.job_id, "w1"))
+    assert (
+        store.run(store.ops.set_progress(job.job_id, "w2", Stage.TRANSCRIBING)).progress is Stage.TRANSCRIBING
+    )
+    assert store.run(store.ops.complete(job.job_id, "w2"))
+
+
+def test_a_completed_job_never_changes_again(store: Any, clock: Clock) -> None:
+    job = queued(store)
+    store.run(store.ops.claim(job.job_id, "w1"))
+    assert store.run(store.ops.complete(job.job_id, "w1"))
+    done = store.get(job.job_id)
+    assert done.status is JobStatus.COMPLETED and done.owner == "w1" and done.lease_expires_at is None
+
+    clock.now += 10 * store.ops.lease_seconds
+    ops = store.ops
+    assert not store.run(ops.claim(job.job_id, "w2")).won
+    assert store.run(ops.cancel_queued(job.job_id)) is None
+    assert store.run(ops.request_cancel(job.job_id)) is None
+    assert not store.run(ops.fail_abandoned(job.job_id, "crashed"))
+    assert not store.run(ops.fail_owned(job.job_id, "w1", "late failure"))
+    assert not store.run(ops.release(job.job_id, "w1"))
+    assert not store.run(ops.forget_unsent(job.job_id))
+    assert store.get(job.job_id).model_dump(exclude={"expires_at"}) == done.model_dump(exclude={"expires_at"})
+
+
+def test_cancel_queued_then_a_claim_fails(store: Any) -> None:
+    job = queued(store)
+    cancelled = store.run(store.ops.cancel_queued(job.job_id))
+    assert cancelled is not None and cancelled.status is JobStatus.CANCELLED
+    claim = store.run(store.ops.claim(job.job_id, "w1"))
+    assert not claim.won and claim.job is not None and claim.job.status is JobStatus.CANCELLED
+
+
+def test_cancel_of_a_processing_job_is_a_request_its_owner_sees(store: Any) -> None:
+    job = queued(store)
+    store.run(store.ops.claim(job.job_id, "w1"))
+    assert store.run(store.ops.cancel_queued(job.job_id)) is None  # not queued any more
+    assert store.run(store.ops.request_cancel(job.job_id)).cancel_requested
+    renewed = store.run(store.ops.renew_lease(job.job_id, "w1"))
+    assert renewed is not None and renewed.cancel_requested
+    assert store.run(store.ops.cancel_owned(job.job_id, "w1"))
+    assert store.get(job.job_id).status is JobStatus.CANCELLED
+
+
+def test_release_puts_a_job_back_in_the_queue(store: Any) -> None:
+    job = queued(store)
+    store.run(store.ops.claim(job.job_id, "w1"))
+    assert store.run(store.ops.release(job.job_id, "w1", last_error="throttled"))
+    again = store.get(job.job_id)
+    assert again.status is JobStatus.QUEUED and again.owner is None and again.last_error == "throttled"
+    assert store.run(store.ops.claim(job.job_id, "w2")).job.attempts == 2
+
+
+def test_abandoned_jobs_fail_but_not_while_a_worker_holds_them(store: Any, clock: Clock) -> None:
+    job = queued(store)
+    store.run(store.ops.claim(job.job_id, "w1"))
+    assert not store.run(store.ops.fail_abandoned(job.job_id, "worker crashed 3 times"))
+    clock.now += store.ops.lease_seconds + 1
+    assert store.run(store.ops.fail_abandoned(job.job_id, "worker crashed 3 times"))
+    failed = store.get(job.job_id)
+    assert failed.status is JobStatus.FAILED and failed.error == "worker crashed 3 times"
+
+
+def test_a_job_past_its_expiry_reads_as_gone(store: Any, clock: Clock) -> None:
+    job = queued(store)
+    store.run(store.ops.claim(job.job_id, "w1"))
+    store.run(store.ops.complete(job.job_id, "w1"))
+    expires_at = store.get(job.job_id).expires_at
+    assert expires_at == pytest.approx(clock.now + store.ops.expiry_seconds, abs=1)
+    clock.now = expires_at + 1
+    with pytest.raises(JobNotFound):
+        store.get(job.job_id)
+    assert not store.run(store.ops.claim(job.job_id, "w2")).won
+
+
+def test_positions_and_counts_come_from_the_status_index(store: Any, clock: Clock) -> None:
+    jobs = [queued(store) for _ in range(4)]
+    ops = store.ops
+    assert [store.run(ops.count(JobStatus.QUEUED, created_before=j.created_at)) for j in jobs] == [0, 1, 2, 3]
+    store.run(ops.claim(jobs[0].job_id, "w1"))
+    store.run(ops.cancel_queued(jobs[2].job_id))
+    assert store.run(ops.count(JobStatus.QUEUED, created_before=jobs[3].created_at)) == 1
+    assert (store.run(ops.count(JobStatus.QUEUED)), store.run(ops.count(JobStatus.PROCESSING))) == (2, 1)
+    clock.now += ops.active_expiry_seconds + 1  # expired jobs no longer count
+    assert store.run(ops.count(JobStatus.QUEUED)) == 0
+
+
+def test_delete_removes_only_finished_jobs(store: Any) -> None:
+    job = queued(store)
+    assert not store.run(store.ops.delete_finished(job.job_id))
+    store.run(store.ops.cancel_queued(job.job_id))
+    assert store.run(store.ops.delete_finished(job.job_id))
+    with pytest.raises(JobNotFound):
+        store.get(job.job_id)
+
+
+def test_worker_registry_lists_live_workers_apart_from_jobs(store: Any, clock: Clock) -> None:
+    def record(worker_id: str, ttl: float, models: tuple[str, ...]) -> WorkerRecord:
+        now = utc_now_iso()
+        return WorkerRecord(
+            worker_id=worker_id,
+            hostname="host",
+            models=models,
+            separation=False,
+            model_search=("MODEL_DIR (not set)",),
+            started_at=now,
+            heartbeat_at=now,
+            expires_at=int(clock.now + ttl),
+        )
+
+    queued(store)
+    store.run(store.ops.register_worker(record("a", 60, ("tiny.en",))))
+    store.run(store.ops.register_worker(record("b", -1, ("base",))))  # missed its heartbeats
+    assert [w.worker_id for w in store.run(store.ops.live_workers())] == ["a"]
+    assert store.run(store.ops.count(JobStatus.QUEUED)) == 1
+    with pytest.raises(JobNotFound):
+        store.get(worker_key("a"))
+    store.run(store.ops.deregister_worker("a"))
+    assert store.run(store.ops.live_workers()) == []
+
+
+# --- the queue ----------------------------------------------------------------------------------------
+def receive_one(queue: Queue, *, visibility: int = 30, wait: float = 1) -> Any:
+    messages = queue.receive(max_messages=1, wait_seconds=wait, visibility_seconds=visibility)
+    return messages[0] if messages else None
+
+
+def test_a_message_is_hidden_while_received_and_gone_once_deleted(parts: Parts) -> None:
+    parts.queue.send('{"n": 1}')
+    first = receive_one(parts.queue)
+    assert first.body == '{"n": 1}' and first.receive_count == 1
+    assert receive_one(parts.queue, wait=0) is None  # in flight: nobody else gets it
+    parts.queue.delete(first.receipt)
+    assert receive_one(parts.queue, wait=1) is None
+
+
+def test_an_undeleted_message_comes_back_after_its_visibility_timeout(parts: Parts) -> None:
+    parts.queue.send("again")
+    first = receive_one(parts.queue, visibility=1)
+    second = wait_for_message(parts.queue)
+    assert second.body == "again" and second.receive_count == 2 and second.receipt != first.receipt
+
+
+def wait_for_message(queue: Queue, *, visibility: int = 30) -> Any:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if (message := receive_one(queue, visibility=visibility, wait=1)) is not None:
+            return message
+    raise AssertionError("no message came back")
+
+
+def test_visibility_can_be_extended_and_ended(parts: Parts) -> None:
+    parts.queue.send("held")
+    held = receive_one(parts.queue, visibility=1)
+    parts.queue.change_visibility(held.receipt, 30)  # what the worker's heartbeat does
+    time.sleep(1.5)
+    assert receive_one(parts.queue, wait=0) is None
+    parts.queue.change_visibility(held.receipt, 0)  # give it back at once
+    assert wait_for_message(parts.queue).receive_count == 2
+
+
+def test_past_max_receive_count_a_message_moves_to_the_dead_letter_queue(parts: Parts) -> None:
+    parts.queue.send("poison")
+    for count in range(1, parts.settings.max_receive_count + 1):
+        message = wait_for_message(parts.queue, visibility=1)
+        assert message.receive_count == count
+        parts.queue.change_visibility(message.receipt, 0)
+    assert receive_one(parts.queue, wait=1) is None
+    dead = wait_for_message(parts.dead_letters)
+    assert dead.body == "poison"
+
+
+def test_each_message_is_delivered_to_one_of_many_concurrent_receivers(parts: Parts) -> None:
+    bodies = {f"m{i}" for i in range(8)}
+    for body in bodies:
+        parts.queue.send(body)
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def consume() -> None:
+        while (message := receive_one(parts.queue, wait=1)) is not None:
+            with lock:
+                got.append(message.body)
+            parts.queue.delete(message.receipt)
+
+    threads = [threading.Thread(target=consume) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(got) == sorted(bodies)
+
+
+# --- the blob store -------------------------------------------------------------------------------------
+def test_blobs_round_trip_and_a_missing_one_is_upload_missing(parts: Parts, tmp_path: Path) -> None:
+    parts.blobs.put("results/abc.json", b'{"ok": true}', content_type="application/json")
+    copy = parts.blobs.download("results/abc.json", tmp_path / "out" / "abc.json")
+    assert copy.read_bytes() == b'{"ok": true}'
+    parts.blobs.put("results/abc.json", b'{"ok": false}')  # overwritten whole
+    assert parts.blobs.download("results/abc.json", tmp_path / "again.json").read_bytes() == b'{"ok": false}'
+    with pytest.raises(UploadMissing, match="is gone"):
+        parts.blobs.download("uploads/nope/a.wav", tmp_path / "a.wav")
+
+
+# --- API keys -------------------------------------------------------------------------------------------
+def test_api_keys_are_found_by_secret_listed_and_revoked(store: Any) -> None:
+    keys = store.keys
+    secret, op = keys.create("alpha", "for tests")
+    record = store.run(op)
+    assert store.run(keys.lookup(secret)) == record and record.active
+    assert store.run(keys.lookup(secret + "x")) is None
+    listed = store.run(keys.list_keys())
+    assert [k for _, k in listed] == [record]
+    assert store.run(keys.revoke(listed[0][0]))
+    assert not store.run(keys.lookup(secret)).active
+    assert not store.run(keys.revoke("apikey#nope"))
+    with pytest.raises(JobNotFound):  # key rows are not jobs
+        store.get(listed[0][0])
+    assert store.run(store.ops.count(JobStatus.QUEUED)) == 0
+
+
+def test_a_new_job_field_round_trips_without_store_changes(store: Any) -> None:
+    """Both stores keep the whole row: fields added to `Job` later need nothing here."""
+    job = queued(store)
+    with_callback = job.model_copy(update={"result_copy_key": "results/team/call.json", "project_id": "p"})
+    store.run(store.ops.forget_unsent(job.job_id))
+    store.create(with_callback)
+    assert store.get(job.job_id) == with_callback
+
+
+def test_speaker_names_are_set_on_completed_jobs_only(store: Any) -> None:
+    job = queued(store)
+    assert store.run(store.ops.set_speaker_names(job.job_id, {0: "Ann"})) is None  # not completed
+    store.run(store.ops.claim(job.job_id, "w1"))
+    store.run(store.ops.complete(job.job_id, "w1"))
+    named = store.run(store.ops.set_speaker_names(job.job_id, {1: "Bo", 0: "Ann"}))
+    assert named is not None and named.speaker_names == {"0": "Ann", "1": "Bo"}
+    cleared = store.run(store.ops.set_speaker_names(job.job_id, {}))
+    assert cleared is not None and not cleared.speaker_names
+
+
+def test_generic_rows_put_conditionally_read_and_delete(store: Any) -> None:
+    row = {
+        "job_id": "listen#abc",
+        "status": "listen_fingerprint",
+        "created_at": utc_now_iso(),
+        "target_job_id": "j1",
+    }
+    ops = store.ops
+    assert store.run(ops.put_row(row, if_absent=True))
+    assert not store.run(ops.put_row(row | {"target_job_id": "j2"}, if_absent=True))
+    assert not store.run(ops.put_row(row | {"target_job_id": "j3"}, if_equals=("target_job_id", "j2")))
+    assert store.run(ops.put_row(row | {"target_job_id": "j2"}, if_equals=("target_job_id", "j1")))
+    assert store.run(ops.get_row("listen#abc"))["target_job_id"] == "j2"
+    assert not store.run(ops.delete_row("listen#abc", if_equals=("target_job_id", "j1")))
+    assert store.run(ops.delete_row("listen#abc", if_equals=("target_job_id", "j2")))
+    assert store.run(ops.get_row("listen#abc")) is None
+    with pytest.raises(JobNotFound):
+        store.get("listen#abc")
