@@ -61,11 +61,32 @@ def _reachable(port: int) -> bool:
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A moto server process for the whole session (state is in memory; tests use unique names)."""
+    yield from _moto_server(tmp_path_factory, [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p"])
+
+
+# moto's server answers requests on parallel threads with no lock around a conditional write, so two
+# racing conditional updates of one item can both succeed there (on main too, 3 runs in 4 under
+# load), while DynamoDB applies them one at a time. Race tests run against this one-request-at-a-
+# time server instead, which serialises requests as DynamoDB serialises writes to an item.
+_SERIAL_MOTO = (
+    "import sys; from werkzeug.serving import run_simple; "
+    "from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app; "
+    "app = DomainDispatcherApplication(create_backend_app); "
+    "run_simple('127.0.0.1', int(sys.argv[1]), app, threaded=False)"
+)
+
+
+@pytest.fixture(scope="session")
+def serial_moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A moto server that handles one request at a time (for tests of racing conditional writes)."""
+    yield from _moto_server(tmp_path_factory, [sys.executable, "-c", _SERIAL_MOTO])
+
+
+def _moto_server(tmp_path_factory: pytest.TempPathFactory, command: list[str]) -> Iterator[str]:
+    """Run `command` with a free port appended; yield its URL once it listens."""
     port = free_port()
     log = (tmp_path_factory.mktemp("moto") / "moto.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log
-    )
+    process = subprocess.Popen([*command, str(port)], stdout=log, stderr=log)
     try:
         wait_for(lambda: _reachable(port) or process.poll() is not None, "the moto server to listen")
         assert process.poll() is None, "moto server exited at start"

@@ -112,7 +112,37 @@ def test_unknown_ids_are_not_found(store: Any, job_id: str) -> None:
         store.get(job_id)
 
 
-def test_only_one_of_two_workers_claims_a_job(store: Any) -> None:
+@pytest.fixture
+def race_store(
+    request: pytest.FixtureRequest,
+    parts: Parts,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    clock: Clock,
+) -> Any:
+    """The store of `parts`; on AWS, one on the one-request-at-a-time moto server (see
+    tests/fixtures_aws.py: threaded moto does not serialise conditional writes as DynamoDB does)."""
+    if parts.kind != "aws":
+        return parts.store
+    import boto3
+
+    from shared.aws_bootstrap import ensure_resources
+    from shared.job_store import JobStore
+    from shared.settings import get_settings
+    from tests.fixtures_aws import _test_environment
+
+    endpoint = request.getfixturevalue("serial_moto_endpoint")
+    for name, value in _test_environment(endpoint, tmp_path).items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    settings = Settings()
+    session = boto3.Session(region_name=settings.aws_region)
+    ensure_resources(settings, session)
+    return JobStore(session.client("dynamodb"), settings, clock=clock)
+
+
+def test_only_one_of_two_workers_claims_a_job(race_store: Any) -> None:
+    store = race_store
     job = queued(store)
     results = []
     barrier = threading.Barrier(2)
