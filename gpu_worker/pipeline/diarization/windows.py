@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from gpu_worker.pipeline.diarization.clustering import ClusteringParams, cluster
-from gpu_worker.pipeline.diarization.embeddings import WindowParams, embed_windows, make_windows
+from gpu_worker.pipeline.diarization.embeddings import Window, WindowParams, embed_windows, make_windows
 from gpu_worker.pipeline.diarization.speech import Region, VadParams, speech_regions
 from gpu_worker.pipeline.diarization.turns import TurnParams, windows_to_turns
 from gpu_worker.pipeline.types import (
@@ -95,10 +95,47 @@ def label_regions(
     """Non-overlapping turns of the speech `regions`: windows, embeddings, NME-SC, frame votes."""
     if not regions:
         return []
-    windows = make_windows(regions, params.windows)
-    embeddings = embed_windows(
-        samples, windows, device=device, params=params.windows, progress=lambda f: progress(0.8 * f)
+    windows, embeddings = embed_regions(samples, regions, device=device, progress=progress, params=params)
+    return label_windows(
+        windows,
+        embeddings,
+        regions,
+        duration,
+        num_speakers=num_speakers,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
+        params=params,
     )
+
+
+def embed_regions(
+    samples: np.ndarray,
+    regions: Sequence[Region],
+    *,
+    device: str = "cpu",
+    progress: Callable[[float], None] = lambda fraction: None,
+    params: EmbeddedParams = EmbeddedParams(),
+) -> tuple[list[Window], np.ndarray]:
+    """The windows of `regions` and one embedding each (the expensive part, done once)."""
+    windows = make_windows(regions, params.windows)
+    embeddings = embed_windows(samples, windows, device=device, params=params.windows, progress=progress)
+    return windows, embeddings
+
+
+def label_windows(
+    windows: Sequence[Window],
+    embeddings: np.ndarray,
+    regions: Sequence[Region],
+    duration: float,
+    *,
+    num_speakers: int | None = None,
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+    params: EmbeddedParams = EmbeddedParams(),
+) -> list[SpeakerTurn]:
+    """Turns from embedded windows: NME-SC (or the count given), then per-frame votes."""
+    if not windows:
+        return []
     min_length = params.min_cluster_window_s * SAMPLE_RATE
     core = np.array([w.length >= min_length for w in windows])
     if not core.any():
@@ -113,7 +150,6 @@ def label_regions(
     similarity = embeddings @ clustering.centroids.T
     labels = similarity.argmax(axis=1)
     labels[core] = clustering.labels
-    progress(0.9)
     confidences = window_confidence(similarity, labels, params)
     return windows_to_turns(windows, labels, confidences, regions, duration, params.turns)
 
