@@ -116,7 +116,7 @@ def diarize(
         speech = identity.speech_activity(chunks.offsets, chunks.activations)
         regions = identity.speech_regions(speech, params.speech_onset, samples.size)
         flat = windows.label_regions(
-            samples, regions, audio.duration, device=device, **bounds,
+            samples, regions, audio.duration, device=device, **bounds, encoder=encoder,
             progress=lambda f: progress(Stage.DIARIZING, share + (0.9 - share) * f),
         )  # fmt: skip
         num_clusters = len({t.speaker for t in flat})

@@ -14,6 +14,7 @@ import numpy as np
 
 from gpu_worker.pipeline.diarization.clustering import ClusteringParams, cluster
 from gpu_worker.pipeline.diarization.embeddings import Window, WindowParams, embed_windows, make_windows
+from gpu_worker.pipeline.diarization.encoders import SpeakerEncoder
 from gpu_worker.pipeline.diarization.speech import Region, VadParams, speech_regions
 from gpu_worker.pipeline.diarization.turns import TurnParams, windows_to_turns
 from gpu_worker.pipeline.types import (
@@ -91,11 +92,14 @@ def label_regions(
     device: str = "cpu",
     progress: Callable[[float], None] = lambda fraction: None,
     params: EmbeddedParams = EmbeddedParams(),
+    encoder: SpeakerEncoder | None = None,
 ) -> list[SpeakerTurn]:
     """Non-overlapping turns of the speech `regions`: windows, embeddings, NME-SC, frame votes."""
     if not regions:
         return []
-    windows, embeddings = embed_regions(samples, regions, device=device, progress=progress, params=params)
+    windows, embeddings = embed_regions(
+        samples, regions, device=device, progress=progress, params=params, encoder=encoder
+    )
     return label_windows(
         windows,
         embeddings,
@@ -115,10 +119,18 @@ def embed_regions(
     device: str = "cpu",
     progress: Callable[[float], None] = lambda fraction: None,
     params: EmbeddedParams = EmbeddedParams(),
+    encoder: SpeakerEncoder | None = None,
 ) -> tuple[list[Window], np.ndarray]:
-    """The windows of `regions` and one embedding each (the expensive part, done once)."""
+    """The windows of `regions` and one embedding each (the expensive part, done once).
+
+    Resemblyzer windows go through `embed_windows` (resemblyzer's own preprocessing, measured
+    here); another encoder (WeSpeaker, where a deployment has it) embeds the windows' samples."""
     windows = make_windows(regions, params.windows)
-    embeddings = embed_windows(samples, windows, device=device, params=params.windows, progress=progress)
+    if encoder is not None and encoder.name != EMBEDDING_MODEL:
+        embeddings = encoder.embed([samples[w.start : w.end] for w in windows])
+        progress(1.0)
+    else:
+        embeddings = embed_windows(samples, windows, device=device, params=params.windows, progress=progress)
     return windows, embeddings
 
 
