@@ -88,7 +88,7 @@ def store(parts: Parts) -> Any:
     return parts.store
 
 
-def queued(store: Any) -> Job:
+def queued(store: Any, project_id: str | None = None) -> Job:
     job_id = new_job_id()
     job = store.ops.queued_job(
         job_id,
@@ -98,7 +98,7 @@ def queued(store: Any) -> Job:
         size_bytes=10,
         content_type="audio/wav",
     )
-    return store.create(job)
+    return store.create(job.model_copy(update={"project_id": project_id}))
 
 
 def test_create_and_get_round_trip(store: Any) -> None:
@@ -261,6 +261,15 @@ def test_positions_and_counts_come_from_the_status_index(store: Any, clock: Cloc
     assert (store.run(ops.count(JobStatus.QUEUED)), store.run(ops.count(JobStatus.PROCESSING))) == (2, 1)
     clock.now += ops.active_expiry_seconds + 1  # expired jobs no longer count
     assert store.run(ops.count(JobStatus.QUEUED)) == 0
+
+
+def test_positions_count_only_one_projects_jobs_when_asked(store: Any) -> None:
+    mine, theirs, last = queued(store, "a"), queued(store, "b"), queued(store, "a")
+    ops = store.ops
+    assert store.run(ops.count(JobStatus.QUEUED, created_before=last.created_at, project_id="a")) == 1
+    assert store.run(ops.count(JobStatus.QUEUED, created_before=last.created_at)) == 2
+    assert store.run(ops.count(JobStatus.QUEUED, project_id="b")) == 1
+    assert (mine.project_id, theirs.project_id) == ("a", "b")
 
 
 def test_delete_removes_only_finished_jobs(store: Any) -> None:

@@ -80,12 +80,18 @@ class Rows:
             args.append(live_at)
         return [json.loads(r[0]) for r in self.conn.execute(sql + " ORDER BY created_at", args)]
 
-    def count(self, status: str, *, live_at: float, created_before: str | None) -> int:
-        """An index range count: the rows ahead of a job, never the whole table."""
+    def count(
+        self, status: str, *, live_at: float, created_before: str | None, project_id: str | None = None
+    ) -> int:
+        """An index range count: the rows ahead of a job (of one project, when given), never the
+        whole table."""
         sql, args = "SELECT COUNT(*) FROM items WHERE status = ? AND expires_at > ?", [status, live_at]
         if created_before is not None:
             sql += " AND created_at < ?"
             args.append(created_before)
+        if project_id is not None:
+            sql += " AND json_extract(data, '$.project_id') = ?"
+            args.append(project_id)
         return int(self.conn.execute(sql, args).fetchone()[0])
 
 
@@ -165,9 +171,13 @@ class SqliteJobOps(JobRules):
 
         return LocalOp(apply, write=False)
 
-    def count(self, status: JobStatus, *, created_before: str | None = None) -> LocalOp[int]:
+    def count(
+        self, status: JobStatus, *, created_before: str | None = None, project_id: str | None = None
+    ) -> LocalOp[int]:
         return LocalOp(
-            lambda rows: rows.count(status.value, live_at=self.clock(), created_before=created_before),
+            lambda rows: rows.count(
+                status.value, live_at=self.clock(), created_before=created_before, project_id=project_id
+            ),
             write=False,
         )
 
