@@ -11,8 +11,9 @@ DEFAULT_BATCH_SIZE = 1
 """Sequential decoding by default, on every device: batching is a speed option that costs accuracy.
 
 Measured with tiny.en on the real-voice corpus (15 clean and overlapping LibriSpeech conversations,
-`evaluation.conditions`): mean WER 0.198 sequential, 0.243 batched at 8 (with timestamp tokens, see
-transcribe.run) and 0.260 batched as faster-whisper does by default. Batched decoding drops the
+`evaluation.conditions`): mean WER 0.198 sequential, 0.260 batched at 8 as faster-whisper does by
+default, 0.243 with timestamp tokens (the per-segment clips transcribe.run now uses were not measured
+on that set). Batched decoding drops the
 previous-text conditioning and decodes each 30 s window on its own. On 2 CPU cores it also gained
 little time; on a GPU it is several times faster, so a deployment that wants throughput over
 accuracy sets DEFAULT_BATCH_SIZE (or a request sets batch_size).

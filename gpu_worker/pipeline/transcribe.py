@@ -13,6 +13,7 @@ from shared.stages import Stage
 from .models import LoadedWhisper
 from .options import PipelineOptions
 from .types import (
+    SAMPLE_RATE,
     DecodedAudio,
     ProgressCallback,
     SegmentCallback,
@@ -62,6 +63,17 @@ def suppressed_tokens(whisper: LoadedWhisper, suppress_numerals: bool) -> list[i
     return [-1, *_numeral_token_ids(whisper.model)]
 
 
+def speech_clips(audio: DecodedAudio, options: PipelineOptions) -> list[dict[str, float]]:
+    """faster-whisper's VAD speech segments of at most 30 s, in seconds, as batched clips."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    vad = VadOptions(
+        **{"min_silence_duration_ms": 160, **(options.vad_parameters or {}), "max_speech_duration_s": 30}
+    )
+    stamps = get_speech_timestamps(audio.samples, vad)
+    return [{"start": s["start"] / SAMPLE_RATE, "end": s["end"] / SAMPLE_RATE} for s in stamps]
+
+
 def run(
     audio: DecodedAudio,
     whisper: LoadedWhisper,
@@ -72,11 +84,12 @@ def run(
 ) -> Transcript:
     """Transcribe; `batch_size` > 1 uses faster-whisper's batched pipeline (VAD chunks decoded together).
 
-    The batched pipeline joins VAD speech chunks into 30 s windows and, by default, decodes them
-    without timestamp tokens. Then Whisper ends a window at its first sentence-final pause: a 12 s
-    clip of two real voices 1.2 s apart came back with only the first sentence. Decoding with
-    timestamp tokens (as sequential decoding does) lets the model go on past a pause, at about the
-    same cost, so batched decoding loses no speech.
+    The batched pipeline joins VAD speech chunks into 30 s windows and decodes each without
+    timestamp tokens, so Whisper ends a window at its first sentence-final pause: a 12 s clip of two
+    real voices 1.2 s apart came back with only the first sentence. Here each VAD speech segment is
+    its own clip instead (at most 30 s), so a pause between speakers ends a clip rather than the
+    transcript. Decoding the joined windows with timestamp tokens also kept that sentence, but cost
+    accuracy on synthetic speech (WER 0.17 against 0.14 with clips on the two-speaker test item).
     """
     language = check_language(whisper.name, options.language)
     if options.task == "translate" and english_only(whisper.name):
@@ -96,14 +109,18 @@ def run(
         common["temperature"] = list(options.temperatures)
     progress(Stage.TRANSCRIBING, 0.0)
     batch_size = options.batch_size
-    if batch_size > 1:
+    clips = speech_clips(audio, options) if batch_size > 1 else []
+    if clips:
         from faster_whisper import BatchedInferencePipeline
 
         batched = BatchedInferencePipeline(whisper.model)
         segments_iter, info = batched.transcribe(
-            audio.samples, batch_size=batch_size, without_timestamps=False, **common
+            audio.samples,
+            batch_size=batch_size,
+            clip_timestamps=clips,
+            **{k: v for k, v in common.items() if k not in ("vad_filter", "vad_parameters")},
         )
-    else:
+    else:  # sequential, or no speech at all (the sequential path answers that with no segments)
         segments_iter, info = whisper.model.transcribe(audio.samples, **common)
 
     segments: list[TranscriptSegment] = []
