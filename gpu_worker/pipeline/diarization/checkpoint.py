@@ -2,7 +2,7 @@
 
 pyannote's checkpoints pickle objects of their own (omegaconf hyper-parameters, pyannote task
 specifications) next to the weights. Neither pyannote.audio nor omegaconf needs to be importable
-here: the unpickler maps every class outside a small allow-list of torch/numpy/builtins to an inert
+here: the unpickler maps every class outside a small allow-list of torch/numpy/plain builtins to an inert
 stand-in, so loading only ever yields tensors and plain containers, never runs foreign code.
 """
 
@@ -13,28 +13,36 @@ import types
 from pathlib import Path
 from typing import Any
 
-_ALLOWED_MODULES = ("torch", "collections", "numpy", "builtins", "_codecs")
+_ALLOWED_MODULES = ("torch", "collections", "numpy", "_codecs")
+_SAFE_BUILTINS = frozenset(
+    {"set", "frozenset", "list", "dict", "tuple", "int", "float", "complex", "bytearray", "slice"}
+)
 
 
 class _Placeholder:
     """Stands in for any class the checkpoint names that we neither need nor trust."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args = args
+        pass
 
     def __setstate__(self, state: Any) -> None:
-        self.state = state
+        pass
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _Placeholder:
+        return self
 
 
 class _TolerantUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
-        if module.split(".")[0] in _ALLOWED_MODULES:
-            return super().find_class(module, name)
-        return type(name, (_Placeholder,), {"__module__": "checkpoint_placeholder"})
+        package = module.split(".")[0]
+        allowed = package in _ALLOWED_MODULES or (module == "builtins" and name in _SAFE_BUILTINS)
+        return super().find_class(module, name) if allowed else _Placeholder
 
 
 _pickle_module = types.SimpleNamespace(
-    Unpickler=_TolerantUnpickler, load=pickle.load, __name__="tolerant_pickle"
+    Unpickler=_TolerantUnpickler,
+    load=lambda file, **kwargs: _TolerantUnpickler(file, **kwargs).load(),
+    __name__="tolerant_pickle",
 )
 
 

@@ -12,7 +12,7 @@ that carries it is BSD-2-Clause (its LICENSE, Copyright (c) 2024 Max Bain) and s
 about the asset.
 
 The checkpoint is a Lightning 1.5 checkpoint whose `hyper_parameters` hold pickled omegaconf and
-pyannote objects; a restricted unpickler maps every class outside torch/numpy/collections to an inert
+pyannote objects; checkpoint.load_state_dict maps every class outside torch/numpy/collections to an inert
 placeholder, so neither omegaconf nor pyannote is needed, and nothing else in the pickle can run code.
 The state dict then loads with `strict=True`.
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import pickle
 from functools import cache
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gpu_worker.pipeline.diarization.checkpoint import load_state_dict
 from shared.errors import ModelNotAvailable
 
 MODEL_NAME = "pyannote-segmentation-v2"
@@ -124,52 +124,6 @@ class PyanNet(nn.Module):
         return torch.sigmoid(self.classifier(out))
 
 
-class _Placeholder:
-    """Stands in for any pickled class the checkpoint names outside torch/numpy (omegaconf, pyannote)."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        pass
-
-    def __setstate__(self, state) -> None:
-        pass
-
-    def __call__(self, *args, **kwargs):
-        return self
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    _ALLOWED = ("torch", "collections", "numpy", "_codecs")
-
-    def find_class(self, module: str, name: str):
-        if module.split(".")[0] in self._ALLOWED or (module == "builtins" and name in _SAFE_BUILTINS):
-            return super().find_class(module, name)
-        return _Placeholder
-
-
-_SAFE_BUILTINS = {
-    "set",
-    "frozenset",
-    "list",
-    "dict",
-    "tuple",
-    "int",
-    "float",
-    "complex",
-    "bytearray",
-    "slice",
-}
-
-
-class _PickleModule:
-    """What `torch.load(pickle_module=...)` needs: an Unpickler and a load."""
-
-    Unpickler = _RestrictedUnpickler
-
-    @staticmethod
-    def load(file, **kwargs):
-        return _RestrictedUnpickler(file, **kwargs).load()
-
-
 def weights_path() -> Path:
     """The checkpoint inside the installed whisperx package, or ModelNotAvailable."""
     spec = importlib.util.find_spec(PACKAGE)
@@ -182,11 +136,6 @@ def weights_path() -> Path:
         f"python package '{PACKAGE}' (pip install --no-deps whisperx==3.8.6): not installed"
     ]
     raise ModelNotAvailable(MODEL_NAME, where_looked=where)
-
-
-def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_PickleModule)
-    return checkpoint["state_dict"]
 
 
 @cache
