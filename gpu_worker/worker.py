@@ -55,19 +55,11 @@ name contains <text>; `hold@<text>` blocks such a job at its first stage until i
 def _pipeline_options(job: Job, known_speakers: tuple[tuple[str, Path], ...] = ()) -> Any:
     from gpu_worker.pipeline.options import PipelineOptions
 
-    o = job.options
-    listen = job.listen  # a /v1/listen job: Deepgram's diarize (default off), utt_split, key terms
+    common = job.options.model_dump()  # the seed's options are PipelineOptions fields of the same names
     if job.openai is not None:  # a /v1/audio job: Whisper's decoding options, diarize when asked
         openai = job.openai
         return PipelineOptions(
-            whisper_model=o.whisper_model,
-            language=o.language,
-            stemming=o.stemming,
-            suppress_numerals=o.suppress_numerals,
-            batch_size=o.batch_size,
-            num_speakers=o.num_speakers,
-            min_speakers=o.min_speakers,
-            max_speakers=o.max_speakers,
+            **common,
             diarize=openai.diarize,
             initial_prompt=openai.initial_prompt,
             hotwords=openai.hotwords,
@@ -78,18 +70,14 @@ def _pipeline_options(job: Job, known_speakers: tuple[tuple[str, Path], ...] = (
             vad_min_silence_ms=openai.vad_min_silence_ms,
             known_speakers=known_speakers,
         )
+    listen = job.listen  # a /v1/listen job: Deepgram's diarize (default off), utt_split, key terms
+    if listen is None:  # a /jobs job: the seed's options, always diarized
+        return PipelineOptions(**common)
     return PipelineOptions(
-        whisper_model=o.whisper_model,
-        language=o.language,
-        stemming=o.stemming,
-        suppress_numerals=o.suppress_numerals,
-        batch_size=o.batch_size,
-        num_speakers=o.num_speakers,
-        min_speakers=o.min_speakers,
-        max_speakers=o.max_speakers,
-        diarize=listen.diarize if listen else True,
-        utt_split=listen.utt_split if listen else 0.8,
-        hotwords=", ".join(listen.keyterms) if listen and listen.keyterms else None,
+        **common,
+        diarize=listen.diarize,
+        utt_split=listen.utt_split,
+        hotwords=", ".join(listen.keyterms) if listen.keyterms else None,
     )
 
 
