@@ -1,21 +1,22 @@
 """The `segmentation` diarizer: overlap-aware, pyannote-style, offline.
 
-loudness normalisation → 5 s chunks of pyannote's segmentation model (local speakers, their
-overlap, and speech activity: it is the VAD too, Silero missed ~40% of meeting speech) → one
-embedding per (chunk, local speaker) from the frames where that speaker talks alone → global
-clustering with an automatic count → each chunk's local speakers mapped to distinct global
-speakers → activations aggregated over overlapping chunks into frame-level activity per global
-speaker, keeping the top-N where the model hears N speakers at once → turns.
+loudness normalisation → 5 s chunks every 2.5 s of pyannote's segmentation model (local speakers,
+their overlap, and speech activity: it is the VAD too, Silero missed ~40% of meeting speech) →
+speaker identities from the windows diarizer's clustering over that speech (speaker_identity.py says
+why: one GE2E embedding per chunk and local speaker, as pyannote does, under-counted on real voices)
+→ each chunk's local speakers mapped to those identities by their frames' votes → activations
+aggregated over overlapping chunks into frame-level activity per speaker, keeping the top-N where
+the model hears N speakers at once → turns.
 
 Each step's tunables live in `SegmentationParams`; chunks are processed batch by batch, and what is
-kept per chunk is small (3 × 293 activations and at most 3 embeddings), so a 2-hour file stays small.
+kept per chunk is small (3 × 293 activations), so a 2-hour file stays small.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
@@ -23,7 +24,6 @@ import numpy as np
 from gpu_worker.pipeline.diarization import segmentation_model as sm
 from gpu_worker.pipeline.diarization import speaker_identity as identity
 from gpu_worker.pipeline.diarization import windows
-from gpu_worker.pipeline.diarization.clustering import ClusteringParams, cluster
 from gpu_worker.pipeline.diarization.encoders import SpeakerEncoder, load_encoder
 from gpu_worker.pipeline.types import (
     SAMPLE_RATE,
@@ -46,18 +46,11 @@ class SegmentationParams:
     batch_size: int = 16
     onset: float = 0.5
     """A local speaker is active in a frame when its activation exceeds this."""
-    min_clean_s: float = 0.6
-    """A local speaker needs this much speech alone in a chunk to be embedded."""
-    identity: str = "windows"
-    """How local speakers get global identities: `windows` (dense-window clustering over the
-    model's speech, speaker_identity.py) or `chunks` (one embedding per chunk and local speaker,
-    clustered, as pyannote does)."""
     speech_onset: float = 0.5
-    """With `windows` identity: a frame is speech when the aggregated speech activity exceeds this."""
+    """A frame is speech when the aggregated speech activity exceeds this."""
     fill_from_windows: bool = True
-    """With `windows` identity: a speech frame no mapped local speaker covers takes the windows
-    diarizer's speaker (the model's local speaker there had no labelled frames to vote with)."""
-    clustering: ClusteringParams = field(default_factory=ClusteringParams)
+    """A speech frame no mapped local speaker covers takes the windows diarizer's speaker (the
+    model's local speaker there had no labelled frames to vote with)."""
     min_on_s: float = 0.1
     """Shorter bursts of one speaker are dropped ..."""
     min_off_s: float = 0.3
@@ -82,8 +75,6 @@ class _Chunks:
 
     offsets: np.ndarray  # (C,) int, first global frame of each chunk
     activations: np.ndarray  # (C, 293, 3) float32
-    embeddings: np.ndarray  # (E, dim) float32
-    owners: np.ndarray  # (E, 2) int: (chunk, local speaker) of each embedding
 
 
 def diarize(
@@ -106,39 +97,26 @@ def diarize(
     if samples is None:
         progress(Stage.DIARIZING, 1.0)
         return empty
-    by_windows = params.identity == "windows"
-    share = 0.4 if by_windows else 0.9
     with _torch_threads(params.cpu_threads if device == "cpu" else None):
-        report = lambda f: progress(Stage.DIARIZING, share * f)  # noqa: E731
-        chunks = segment(samples, params, encoder, device, report, embed=not by_windows)
-    bounds = {"num_speakers": num_speakers, "min_speakers": min_speakers, "max_speakers": max_speakers}
-    if by_windows:
-        speech = identity.speech_activity(chunks.offsets, chunks.activations)
-        regions = identity.speech_regions(speech, params.speech_onset, samples.size)
-        flat = windows.label_regions(
-            samples, regions, audio.duration, device=device, **bounds, encoder=encoder,
-            progress=lambda f: progress(Stage.DIARIZING, share + (0.9 - share) * f),
-        )  # fmt: skip
-        num_clusters = len({t.speaker for t in flat})
-        labels = identity.frame_labels(flat, speech.size)
-        mapping = identity.map_by_votes(
-            chunks.offsets, chunks.activations, labels, num_clusters, params.onset
-        )
-    else:
-        if chunks.embeddings.shape[0] == 0:
-            progress(Stage.DIARIZING, 1.0)
-            return empty
-        clustering = cluster(chunks.embeddings, **bounds, params=params.clustering)
-        mapping = map_local_speakers(chunks, clustering.labels, clustering.centroids)
-        num_clusters = clustering.num_clusters
+        chunks = segment(samples, params, device, lambda f: progress(Stage.DIARIZING, 0.4 * f))
+    speech = identity.speech_activity(chunks.offsets, chunks.activations)
+    regions = identity.speech_regions(speech, params.speech_onset, samples.size)
+    flat = windows.label_regions(
+        samples, regions, audio.duration, num_speakers=num_speakers, min_speakers=min_speakers,
+        max_speakers=max_speakers, device=device, encoder=encoder,
+        progress=lambda f: progress(Stage.DIARIZING, 0.4 + 0.5 * f),
+    )  # fmt: skip
+    num_clusters = len({t.speaker for t in flat})
     if num_clusters == 0:
         progress(Stage.DIARIZING, 1.0)
         return empty
+    labels = identity.frame_labels(flat, speech.size)
+    mapping = identity.map_by_votes(chunks.offsets, chunks.activations, labels, num_clusters, params.onset)
     activity, count = reconstruct(chunks, mapping, num_clusters, params)
-    if by_windows:  # where anyone speaks, at least one speaker: averaging must not round speech away
-        count = np.maximum(count, (speech[: count.size] > params.speech_onset).astype(int))
+    # Where anyone speaks, at least one speaker: averaging over chunks must not round speech away.
+    count = np.maximum(count, (speech[: count.size] > params.speech_onset).astype(int))
     binary = top_speakers(activity, count)
-    if by_windows and params.fill_from_windows:
+    if params.fill_from_windows:
         binary, activity = fill_gaps(binary, activity, labels[: binary.shape[0]])
     n_frames = int(np.ceil(audio.duration / sm.FRAME_STEP_S))
     activity, binary = activity[:n_frames], binary[:n_frames]
@@ -175,83 +153,25 @@ def chunk_starts(n_samples: int, params: SegmentationParams) -> list[int]:
 
 
 def segment(
-    samples: np.ndarray,
-    params: SegmentationParams,
-    encoder: SpeakerEncoder,
-    device: str,
-    progress=lambda fraction: None,
-    *,
-    embed: bool = True,
+    samples: np.ndarray, params: SegmentationParams, device: str, progress=lambda fraction: None
 ) -> _Chunks:
-    """Run the model chunk by chunk (batched) and, with `embed`, embed each local speaker's clean speech."""
+    """Run the model chunk by chunk (batched); keep each chunk's activations."""
     import torch
 
     model = sm.load_model(device)
     starts = chunk_starts(samples.size, params)
-    padded_length = starts[-1] + sm.CHUNK_SAMPLES
-    padded = np.zeros(padded_length, np.float32)
+    padded = np.zeros(starts[-1] + sm.CHUNK_SAMPLES, np.float32)
     padded[: samples.size] = samples
     activations = np.zeros((len(starts), sm.FRAMES_PER_CHUNK, sm.LOCAL_SPEAKERS), np.float32)
-    embeddings: list[np.ndarray] = []
-    owners: list[tuple[int, int]] = []
     for first in range(0, len(starts), params.batch_size):
         batch = range(first, min(first + params.batch_size, len(starts)))
         waves = np.stack([padded[starts[c] : starts[c] + sm.CHUNK_SAMPLES] for c in batch])
         with torch.inference_mode():
-            out = model(torch.from_numpy(waves[:, None]).to(device)).cpu().numpy()
-        clips = []
-        for row, c in enumerate(batch):
-            activations[c] = out[row]
-            for local, clip in clean_clips(waves[row], out[row], params) if embed else ():
-                clips.append(clip)
-                owners.append((c, local))
-        if clips:
-            embeddings.append(encoder.embed(clips))
+            activations[batch.start : batch.stop] = (
+                model(torch.from_numpy(waves[:, None]).to(device)).cpu().numpy()
+            )
         progress(batch.stop / len(starts))
-    return _Chunks(
-        offsets=np.array(starts) // sm.FRAME_STEP_SAMPLES,
-        activations=activations,
-        embeddings=np.concatenate(embeddings) if embeddings else np.zeros((0, encoder.dim), np.float32),
-        owners=np.array(owners, int).reshape(-1, 2),
-    )
-
-
-def clean_clips(wave: np.ndarray, activation: np.ndarray, params: SegmentationParams):
-    """(local speaker, audio of the frames where it alone is active) for each local speaker with
-    at least `min_clean_s` of such frames."""
-    active = activation > params.onset
-    alone = active & (active.sum(axis=1, keepdims=True) == 1)
-    min_frames = round(params.min_clean_s / sm.FRAME_STEP_S)
-    half = sm.FRAME_STEP_SAMPLES // 2
-    centres = np.round(sm.frame_centres() * SAMPLE_RATE).astype(int)
-    for local in range(activation.shape[1]):
-        frames = np.flatnonzero(alone[:, local])
-        if frames.size < min_frames:
-            continue
-        keep = np.zeros(wave.size, bool)
-        for frame in frames:
-            keep[max(0, centres[frame] - half) : centres[frame] + half] = True
-        yield local, wave[keep]
-
-
-def map_local_speakers(chunks: _Chunks, labels: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """(C, 3) global speaker of each chunk's local speaker (−1: none). Two local speakers of one
-    chunk are different people, so when clustering put both in one cluster, the pair is resolved by
-    a best one-to-one assignment on similarity to the centroids."""
-    from scipy.optimize import linear_sum_assignment
-
-    mapping = np.full((chunks.activations.shape[0], sm.LOCAL_SPEAKERS), -1, int)
-    similarity = chunks.embeddings @ centroids.T
-    for c in np.unique(chunks.owners[:, 0]):
-        rows = np.flatnonzero(chunks.owners[:, 0] == c)
-        locals_ = chunks.owners[rows, 1]
-        chosen = labels[rows]
-        if np.unique(chosen).size < chosen.size and centroids.shape[0] >= rows.size:
-            r, g = linear_sum_assignment(-similarity[rows])
-            chosen = np.empty(rows.size, int)
-            chosen[r] = g
-        mapping[c, locals_] = chosen
-    return mapping
+    return _Chunks(offsets=np.array(starts) // sm.FRAME_STEP_SAMPLES, activations=activations)
 
 
 def reconstruct(
@@ -414,5 +334,5 @@ def preload(device: str = "cpu", encoder: SpeakerEncoder | None = None) -> None:
     noise = np.random.default_rng(0).normal(0.0, 0.01, SAMPLE_RATE).astype(np.float32)
     encoder = encoder or load_encoder(device)
     with _torch_threads(SegmentationParams().cpu_threads if device == "cpu" else None):
-        segment(noise, SegmentationParams(), encoder, device)
+        segment(noise, SegmentationParams(), device)
         encoder.embed([noise])
