@@ -62,7 +62,7 @@ def test_every_format_word_timestamps_and_a_stream(
         model="whisper-1", file=file, prompt="A talk about the garden.", temperature=0.2, include=["logprobs"]
     )
     assert isinstance(plain, Transcription), worker.log()
-    assert "garden" in plain.text.lower() and "tomatoes" in plain.text.lower()
+    assert "garden" in plain.text.lower()  # sampled from 0.2: only the clearest word is asserted
     assert plain.logprobs and all(p.logprob <= 0 for p in plain.logprobs)
 
     verbose = client.audio.transcriptions.create(
@@ -83,7 +83,7 @@ def test_every_format_word_timestamps_and_a_stream(
     assert {s.temperature for s in verbose.segments} <= {0.2, 0.4, 0.6, 0.8, 1.0}  # decoded from 0.2 up
 
     text = client.audio.transcriptions.create(model="whisper-1", file=file, response_format="text")
-    assert text.endswith("\n") and "garden" in text.lower()
+    assert text.endswith("\n") and "garden" in text.lower() and "tomatoes" in text.lower()  # greedy
     srt = client.audio.transcriptions.create(model="whisper-1", file=file, response_format="srt")
     assert srt.startswith("1\n00:00:0") and " --> " in srt
     vtt = client.audio.transcriptions.create(model="whisper-1", file=file, response_format="vtt")
