@@ -20,7 +20,8 @@ COPY shared shared
 COPY api_lambda api_lambda
 COPY gpu_worker gpu_worker
 COPY onebox onebox
-RUN pip install . \
+COPY client client
+RUN pip install ".[local]" \
  && pip install --no-deps "resemblyzer==0.1.4" "whisperx==3.8.6"
 
 ENV BACKEND=local \

@@ -5,7 +5,7 @@ install:
 	./scripts/install.sh
 
 run: install
-	.venv/bin/python -m gpu_worker.local
+	.venv/bin/python -m onebox
 
 test: install
 	.venv/bin/ruff check .

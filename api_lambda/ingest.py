@@ -1,7 +1,7 @@
 """The ingest Lambda: S3 ObjectCreated events on uploads/ and incoming/ become queued jobs.
 
 `handler` is what AWS invokes (S3 → Lambda); the emulator's ingest consumer
-(`gpu_worker/ingest_consumer.py`) hands `process_event` the same event bodies from SQS. Per object:
+(`onebox/ingest_consumer.py`) hands `process_event` the same event bodies from SQS. Per object:
 
 - `uploads/{job_id}/presigned/{name}` (a `POST /uploads` upload): its `awaiting_upload` job is
   checked and queued, or failed with the reason and the object deleted. An object whose job is

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from gpu_worker.callback_dispatch import FairDispatcher
+from gpu_worker.callbacks import CallbackPolicy, Delivery, callback_body
 from gpu_worker.lease import Lease
 from gpu_worker.registry import Registration
 from gpu_worker.task_protection import TaskProtection
+from gpu_worker.url_fetch import fetch_to_file
 from shared.backends import worker_backend
-from shared.callback_dispatch import FairDispatcher
-from shared.callbacks import CallbackPolicy, Delivery, callback_body
 from shared.errors import JobCancelled, JobNotFound, ServiceError, is_transient, user_message
 from shared.filenames import stored_name
 from shared.jobs import Job, JobStatus
@@ -40,7 +41,6 @@ from shared.queue import JobMessage, UnreadableMessage
 from shared.resources import result_key
 from shared.settings import Settings
 from shared.stages import Stage
-from shared.url_fetch import fetch_to_file
 
 log = get_logger(__name__)
 

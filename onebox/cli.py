@@ -1,4 +1,4 @@
-"""`whisper-diarization-local` (also `python -m onebox`, `python -m gpu_worker.local`): the API on
+"""`whisper-diarization-local` (also `python -m onebox`, `python -m onebox`): the API on
 :8001, one worker and the drop-folder watcher, supervised, on the embedded backend in DATA_DIR.
 Jobs, results and API keys survive restarts. `--emulate-aws` runs them against an embedded AWS
 emulator (moto, state in memory) with the ingest consumer instead, as the tests and LocalStack do.
@@ -113,8 +113,8 @@ def _access_line(settings: Settings, *, persistent: bool) -> str:
             "Authentication is OFF (AUTH_REQUIRED=false, the default): anyone who can reach the API "
             "can use it. Set AUTH_REQUIRED=true to require API keys."
         )
+    from api_lambda.keys_cli import create as create_key
     from shared.backends import sync_store
-    from shared.keys_cli import create as create_key
 
     if persistent:
         store = sync_store(settings)
@@ -123,14 +123,14 @@ def _access_line(settings: Settings, *, persistent: bool) -> str:
             return (
                 f"Authentication is ON: the API keys made earlier still work ({len(kept)} for project "
                 f"'{LOCAL_PROJECT}', prefix {kept[0].prefix}…); new ones: "
-                "python -m shared.keys_cli create --project NAME"
+                "python -m api_lambda.keys_cli create --project NAME"
             )
     secret = create_key(settings, project=LOCAL_PROJECT, comment="made by whisper-diarization-local")
     lifetime = "kept in DATA_DIR, shown only now" if persistent else "valid while this runs"
     return (
         f"Authentication is ON: API key for project '{LOCAL_PROJECT}' ({lifetime}): {secret}\n"
         f"  send it as `Authorization: Token {secret}`; "
-        "more keys: python -m shared.keys_cli create --project NAME"
+        "more keys: python -m api_lambda.keys_cli create --project NAME"
     )
 
 
@@ -157,7 +157,7 @@ def _children(args: argparse.Namespace, env: dict[str, str], *, emulator: bool) 
         # SIGTERM: finish the job in hand; a second: give it back; then SIGKILL.
         children.append(Child("worker", worker, env, stop_signals=(signal.SIGTERM, signal.SIGTERM)))
     # The stand-in for S3 events: the drop folder (embedded), or the emulator's ingest queue.
-    feeder = "gpu_worker.ingest_consumer" if emulator else "onebox.watcher"
+    feeder = "onebox.ingest_consumer" if emulator else "onebox.watcher"
     children.append(Child(feeder.rpartition(".")[2], [python, "-m", feeder], env))
     return children
 
@@ -216,7 +216,7 @@ def _run_local(args: argparse.Namespace) -> int:
 def _run_emulated(args: argparse.Namespace) -> int:
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-    from shared.aws_bootstrap import ensure_resources
+    from onebox.aws_bootstrap import ensure_resources
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the emulator's per-request lines
     moto: Any = ThreadedMotoServer(ip_address="127.0.0.1", port=args.moto_port, verbose=False)

@@ -1,7 +1,7 @@
 """Which user-supplied URLs the service may fetch or call back: http(s) only, and only public
 addresses unless `URL_FETCH_ALLOW_PRIVATE=true`.
 
-Kept apart from `shared.url_fetch` (which needs httpcore) so the API can refuse a bad URL at
+Kept apart from `gpu_worker.url_fetch` (which needs httpcore) so the API can refuse a bad URL at
 submission without shipping an HTTP client; the worker checks again at connect time.
 """
 

@@ -24,7 +24,7 @@ import boto3
 import pytest
 from fastapi.testclient import TestClient
 
-from shared.aws_bootstrap import Resources, ensure_resources
+from onebox.aws_bootstrap import Resources, ensure_resources
 from shared.job_store import JobStore, decode_item
 from shared.jobs import Job
 from shared.settings import Settings, get_settings

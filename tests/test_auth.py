@@ -16,7 +16,7 @@ import pytest
 import requests
 from fastapi.testclient import TestClient
 
-from shared import keys_cli
+from api_lambda import keys_cli
 from shared.api_keys import hash_key
 from tests.fixtures_aws import REPO_ROOT, AwsEnv, free_port, wait_for
 from tests.test_api import WAV, complete_with_result
@@ -131,7 +131,7 @@ def test_the_local_run_prints_a_key_or_says_it_is_open(tmp_path: Path, auth: str
     env = {**os.environ, "AUTH_REQUIRED": auth, "LOG_JSON": "false", "DATA_DIR": str(tmp_path / "data")}
     for name in ("AWS_ENDPOINT_URL", "TABLE_NAME", "BUCKET_NAME", "QUEUE_NAME", "DLQ_NAME"):
         env.pop(name, None)
-    command = [sys.executable, "-m", "gpu_worker.local", "--no-worker", "--port", str(port)]
+    command = [sys.executable, "-m", "onebox", "--no-worker", "--port", str(port)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:

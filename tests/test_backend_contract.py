@@ -126,7 +126,7 @@ def race_store(
         return parts.store
     import boto3
 
-    from shared.aws_bootstrap import ensure_resources
+    from onebox.aws_bootstrap import ensure_resources
     from shared.job_store import JobStore
     from shared.settings import get_settings
     from tests.fixtures_aws import _test_environment

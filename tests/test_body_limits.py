@@ -24,9 +24,9 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
+from api_lambda import keys_cli
 from api_lambda.app import create_app
 from api_lambda.early_auth import route_asks_for_key
-from shared import keys_cli
 from shared.settings import Settings
 from tests.fixtures_aws import AwsEnv, free_port, wait_for
 from tests.test_api import WAV, nothing_stored

@@ -12,9 +12,9 @@ import threading
 
 import pytest
 
+from gpu_worker.callback_dispatch import FairDispatcher
+from gpu_worker.callbacks import CallbackPolicy, callback_body, deliver
 from gpu_worker.worker import Worker
-from shared.callback_dispatch import FairDispatcher
-from shared.callbacks import CallbackPolicy, callback_body, deliver
 from shared.jobs import CallbackAttempt, CallbackTarget, Job, JobOptions, JobStatus, ListenOptions
 from tests.fixtures_aws import AwsEnv, Receiver
 from tests.test_listen import stored_result

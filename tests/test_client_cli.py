@@ -1,4 +1,4 @@
-"""The client CLI (`python -m shared.client_cli transcribe FILE --url ... --wait`) as a user runs it:
+"""The client CLI (`python -m client.cli transcribe FILE --url ... --wait`) as a user runs it:
 a subprocess against the API over real HTTP, with an API key, a worker running the real pipeline,
 and the result saved in every format the API exports."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shared import keys_cli
+from api_lambda import keys_cli
 from tests.fixtures_aws import REPO_ROOT, AwsEnv, WorkerProcess
 from tests.test_worker import trimmed
 
@@ -25,7 +25,7 @@ def aws_overrides() -> dict[str, str]:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "shared.client_cli", *args]
+    command = [sys.executable, "-m", "client.cli", *args]
     return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
 
 

@@ -216,7 +216,7 @@ def auth_service(tmp_path: Path) -> Iterator[tuple[str, str]]:
     env = {**os.environ, "AUTH_REQUIRED": "true", "LOG_JSON": "false", "DATA_DIR": str(tmp_path / "data")}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gpu_worker.local", "--port", str(port), "--no-worker"],
+            [sys.executable, "-m", "onebox", "--port", str(port), "--no-worker"],
             cwd=REPO_ROOT,
             env=env,
             stdout=log,

@@ -1,5 +1,5 @@
 """The seed's whole flow against the one-command local run on the AWS route
-(`python -m gpu_worker.local --emulate-aws`): embedded emulator, API over real HTTP on its own
+(`python -m onebox --emulate-aws`): embedded emulator, API over real HTTP on its own
 port, one worker running the real pipeline (tiny.en). tests/test_onebox.py runs the default
 (embedded) backend through crashes.
 
@@ -66,7 +66,7 @@ def local_service(tmp_path: Path) -> Iterator[LocalService]:
             [
                 sys.executable,
                 "-m",
-                "gpu_worker.local",
+                "onebox",
                 "--emulate-aws",
                 "--port",
                 str(port),

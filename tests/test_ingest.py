@@ -205,11 +205,11 @@ def speech(corpus, tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 @pytest.fixture
 def ingest_consumer(aws: AwsEnv, tmp_path: Path) -> Iterator[Callable[[], str]]:
-    """`python -m gpu_worker.ingest_consumer` on this test's resources; yields a log reader."""
+    """`python -m onebox.ingest_consumer` on this test's resources; yields a log reader."""
     log_path = tmp_path / "ingest-consumer.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gpu_worker.ingest_consumer"],
+            [sys.executable, "-m", "onebox.ingest_consumer"],
             cwd=REPO_ROOT,
             env={**os.environ, **aws.env},
             stdout=log,

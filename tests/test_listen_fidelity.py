@@ -17,8 +17,8 @@ from deepgram.environment import DeepgramClientEnvironment
 from deepgram.types.listen_v1accepted_response import ListenV1AcceptedResponse
 from fastapi.testclient import TestClient
 
+from gpu_worker.callbacks import CallbackPolicy, deliver
 from gpu_worker.pipeline.audio import load_audio
-from shared.callbacks import CallbackPolicy, deliver
 from shared.jobs import CallbackTarget, JobStatus
 from tests.fixtures_aws import AwsEnv, Receiver
 from tests.test_api import WAV, nothing_stored

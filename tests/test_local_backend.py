@@ -143,7 +143,7 @@ def test_jobs_and_keys_survive_a_restart_of_the_api(settings: Settings) -> None:
     from api_lambda.app import create_app
 
     keyed = settings.model_copy(update={"auth_required": True})
-    from shared.keys_cli import create
+    from api_lambda.keys_cli import create
 
     secret = create(keyed, "alpha")
     with TestClient(create_app(keyed)) as first:

@@ -1,4 +1,4 @@
-"""The one-command run (`python -m gpu_worker.local`) on the embedded backend, with real processes
+"""The one-command run (`python -m onebox`) on the embedded backend, with real processes
 and real signals: a worker killed mid-job is restarted and its job completes while the API keeps
 answering; a supervisor killed with -9 leaves no child behind, and the next run on the same port
 and DATA_DIR serves at once with the old API keys, jobs and results, and finishes the job that
@@ -59,7 +59,7 @@ def start(data_dir: Path, port: int, log_path: Path) -> Run:
         env.pop(name, None)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gpu_worker.local", "--port", str(port)],
+            [sys.executable, "-m", "onebox", "--port", str(port)],
             cwd=REPO_ROOT,
             env=env,
             stdout=log,

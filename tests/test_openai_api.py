@@ -16,8 +16,8 @@ import openai
 import pytest
 from openai.types.audio import Transcription, TranscriptionDiarized, TranscriptionVerbose
 
+from api_lambda import keys_cli
 from api_lambda.openai_params import _temperatures
-from shared import keys_cli
 from shared.jobs import OpenAIOptions
 from shared.openai_format import SegmentRecord, TranscriptRecord, WordRecord, speaker_label, srt, vtt
 from shared.resources import result_key, segments_key

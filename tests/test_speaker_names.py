@@ -8,7 +8,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from shared import keys_cli
+from api_lambda import keys_cli
 from shared.deepgram import (
     Alternative,
     Channel,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from shared import keys_cli
+from api_lambda import keys_cli
 from tests.fixtures_aws import AwsEnv, ingest_pending
 from tests.test_api import WAV
 from tests.test_ingest import drop

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from gpu_worker.url_fetch import UrlFetchError, UrlNotAllowed, fetch_to_file, send
 from shared.errors import PayloadTooLarge
-from shared.url_fetch import UrlFetchError, UrlNotAllowed, fetch_to_file, send
 from shared.url_policy import address_allowed, check_url
 from tests.fixtures_aws import Receiver
 

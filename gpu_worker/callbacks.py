@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from gpu_worker.url_fetch import send
 from shared.deepgram_shape import error_body, listen_response
 from shared.errors import ServiceError
 from shared.jobs import CallbackAttempt, CallbackTarget, Job, ListenOptions, utc_now_iso
 from shared.logging import get_logger
 from shared.settings import Settings
-from shared.url_fetch import send
 from shared.url_policy import Undeliverable
 
 log = get_logger(__name__)

@@ -1,8 +1,8 @@
 """The emulator's ingest Lambda: reads the S3 event notifications the bucket sends to the ingest
-queue (`shared.aws_bootstrap` configures them) and hands each to `api_lambda.ingest.process_event`,
+queue (`onebox.aws_bootstrap` configures them) and hands each to `api_lambda.ingest.process_event`,
 the very function the Lambda handler runs on AWS.
 
-`python -m gpu_worker.ingest_consumer` (the local run starts it beside the API and the worker).
+`python -m onebox.ingest_consumer` (the local run starts it beside the API and the worker).
 A message is deleted once its event is handled; one that failed for a transient reason comes back
 after the queue's visibility timeout (handling is idempotent). Nothing here needs a GPU: it lives in
 gpu_worker/ only because api_lambda/ is what the Lambda package ships.

@@ -1,4 +1,4 @@
-"""Create, list and revoke API keys: `python -m shared.keys_cli create --project NAME`.
+"""Create, list and revoke API keys: `python -m api_lambda.keys_cli create --project NAME`.
 
 Talks to the backend BACKEND chooses: the SQLite database in DATA_DIR (one machine), or the jobs
 table named by TABLE_NAME (AWS_ENDPOINT_URL for an emulator) with the caller's AWS credentials.
@@ -37,7 +37,7 @@ def revoke(settings: Settings, key_id: str) -> int:
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m shared.keys_cli", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m api_lambda.keys_cli", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     made = commands.add_parser("create", help="create a key and print its secret (shown only once)")
     made.add_argument("--project", required=True, help="the project whose jobs the key can see")

@@ -2,7 +2,7 @@
 emulators, the ingest queue that the bucket's ObjectCreated events on uploads/ and incoming/ go to.
 
 The same code serves the one-command local run (moto), docker-compose with LocalStack
-(`python -m shared.aws_bootstrap`) and the tests, so all three get identical resources.
+(`python -m onebox.aws_bootstrap`) and the tests, so all three get identical resources.
 On AWS, infra/ creates them (there S3 invokes the ingest Lambda directly, no ingest queue);
 `table_definition` is what both must agree on.
 """
@@ -145,7 +145,7 @@ def _ensure_table(dynamodb: Any, settings: Settings) -> None:
 
 def _ensure_ingest_notifications(s3: Any, sqs: Any, settings: Settings) -> str:
     """The emulator's stand-in for S3 → ingest Lambda: ObjectCreated on uploads/ and incoming/ →
-    the ingest queue (read by gpu_worker/ingest_consumer.py). Configuring it makes S3 send an
+    the ingest queue (read by onebox/ingest_consumer.py). Configuring it makes S3 send an
     `s3:TestEvent`, which ingestion skips."""
     queue_url = sqs.create_queue(QueueName=settings.ingest_queue_name, Attributes=INGEST_QUEUE_ATTRIBUTES)[
         "QueueUrl"

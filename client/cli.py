@@ -1,4 +1,4 @@
-"""A client for the job API: `python -m shared.client_cli transcribe FILE --url URL --wait`.
+"""A client for the job API: `python -m client.cli transcribe FILE --url URL --wait`.
 
 Submits the file with `POST /jobs`, and with `--wait` follows the job with a progress bar of its
 stages, then saves the result as JSON (Deepgram's) and as SRT, WebVTT and plain text (what
@@ -33,7 +33,7 @@ class ClientError(Exception):
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m shared.client_cli", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m client.cli", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("transcribe", help="submit an audio file (and wait for its result)")
     run.add_argument("file", type=Path)
