@@ -16,7 +16,7 @@ lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
 bench:
-	.venv/bin/python bench/pipeline.py
+	.venv/bin/python -m bench.pipeline
 
 bench-diarization:
 	.venv/bin/python -m bench.diarization

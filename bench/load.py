@@ -1,6 +1,6 @@
 """Benchmark: status polls against the one-command run, as many clients watching their jobs.
 
-    python bench/load.py [--clients 200] [--seconds 30] [--emulate-aws]
+    python -m bench.load [--clients 200] [--seconds 30] [--emulate-aws]
 
 Starts `python -m onebox --no-worker` (the API and the drop-folder watcher on the embedded
 backend, in a fresh DATA_DIR), queues one job (no worker takes it, so every poll answers with its

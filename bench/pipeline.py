@@ -1,6 +1,6 @@
 """Benchmark: the full pipeline against bare faster-whisper, side by side on the same audio.
 
-    python bench/pipeline.py [--model tiny.en] [--minutes 3] [--batch-size 1] [--repeats 2]
+    python -m bench.pipeline [--model tiny.en] [--minutes 3] [--batch-size 1] [--repeats 2]
 
 Prints bare faster-whisper transcription time (decode + transcribe, same model, beam, VAD and word
 timestamps as the pipeline), full pipeline time, their ratio, real-time factors, per-stage time
@@ -13,18 +13,16 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from evaluation.synthetic import build_conversation
+from gpu_worker.pipeline.models import get_whisper
+from gpu_worker.pipeline.options import PipelineOptions
+from gpu_worker.pipeline.run import run_pipeline_detailed
+from shared.settings import get_settings
 
-from gpu_worker.pipeline.models import get_whisper  # noqa: E402
-from gpu_worker.pipeline.options import PipelineOptions  # noqa: E402
-from gpu_worker.pipeline.run import run_pipeline_detailed  # noqa: E402
-from shared.settings import get_settings  # noqa: E402
-from tests.corpus import build_conversation  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def bare_faster_whisper(path: Path, model_name: str, batch_size: int) -> float:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.corpus import CorpusItem, build_corpus
+from evaluation.synthetic import CorpusItem, build_corpus
 
 CACHE_DIR = Path(__file__).resolve().parent.parent / ".test-cache" / "corpus"
 

@@ -8,8 +8,8 @@ import jiwer
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from evaluation.synthetic import CorpusItem
 from shared.deepgram import DeepgramResponse, Word
-from tests.corpus import CorpusItem
 
 _NORMALIZE = jiwer.Compose(
     [

@@ -2,7 +2,7 @@
 
 Each synthetic speaker is a direction on the unit sphere around a shared mean, and its windows
 scatter around it: windows of one speaker have cosine ≈ 0.85 with each other and ≈ 0.55 with
-another speaker's, as resemblyzer's 1.5 s windows of distinct voices do (tests/corpus.py voices).
+another speaker's, as resemblyzer's 1.5 s windows of distinct voices do (evaluation/synthetic.py voices).
 """
 
 from __future__ import annotations

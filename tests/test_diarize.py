@@ -1,6 +1,6 @@
 """The `windows` diarizer on the synthesized corpus: real VAD, real resemblyzer weights, real clustering.
 
-The reference turns are exact (tests/corpus.py writes down where each voice speaks), so speaker
+The reference turns are exact (evaluation/synthetic.py writes down where each voice speaks), so speaker
 counts and DER are checked against truth, not against a previous run.
 """
 
@@ -14,6 +14,7 @@ import pytest
 from pyannote.core import Annotation, Segment, Timeline
 from pyannote.metrics.diarization import DiarizationErrorRate
 
+from evaluation.synthetic import CorpusItem
 from gpu_worker.pipeline import diarize
 from gpu_worker.pipeline.diarization.nemo import read_rttm
 from gpu_worker.pipeline.diarization.turns import tidy_turns
@@ -22,7 +23,6 @@ from gpu_worker.pipeline.types import DecodedAudio, Diarization, SpeakerActivity
 from shared.errors import InvalidParameter, ModelNotAvailable
 from shared.settings import Settings
 from shared.stages import Stage
-from tests.corpus import CorpusItem
 
 SPEECH_ITEMS = ("single_speaker", "two_speakers", "three_speakers", "long_silence")
 

@@ -1,6 +1,6 @@
 """The official `openai` SDK from PyPI, unmodified with only `base_url` changed, against this
 service: the API over real HTTP on loopback, a worker process running the real pipeline (tiny.en)
-on synthesized speech (tests/corpus.py). Every response format, word and segment timestamps,
+on synthesized speech (evaluation/synthetic.py). Every response format, word and segment timestamps,
 streamed events, a diarized two-speaker conversation, and known speakers named from samples.
 """
 
@@ -15,7 +15,7 @@ import openai
 import pytest
 from openai.types.audio import Transcription, TranscriptionDiarized, TranscriptionVerbose
 
-from tests.corpus import CorpusItem
+from evaluation.synthetic import CorpusItem
 from tests.fixtures_aws import AwsEnv, WorkerProcess
 from tests.test_worker import trimmed
 

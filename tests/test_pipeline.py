@@ -12,13 +12,13 @@ import sys
 
 import pytest
 
+from evaluation.synthetic import CorpusItem
 from gpu_worker.pipeline.options import PipelineOptions
 from gpu_worker.pipeline.run import PipelineRun, run_pipeline, run_pipeline_detailed
 from shared.deepgram import DeepgramResponse
 from shared.errors import InvalidParameter, JobCancelled, ModelNotAvailable
 from shared.settings import Settings
 from shared.stages import PIPELINE_STAGES, Stage
-from tests.corpus import CorpusItem
 from tests.speech_metrics import speaker_accuracy, transcript, word_error_rate, words
 
 # tiny.en on espeak-ng speech measured 2-6 % WER on these items (espeak's prosody is odd, and
