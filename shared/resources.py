@@ -1,7 +1,7 @@
 """Names and key layouts of the AWS resources, used by the code, the local bootstrap and infra/.
 
 One place, so the CloudFormation template, the emulator bootstrap and the code can't drift apart
-(tests/test_infra_drift.py checks the template against these).
+(tests/test_infra.py checks the template against these).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ SPEECH_ITEMS = ("single_speaker", "two_speakers", "three_speakers", "long_silenc
 
 MAX_DER = 0.10
 """Measured with collar 0.25 s, overlap skipped: single_speaker 0.044 (VAD edges and the pauses
-between its sentences), the others 0.000. shared/models.md reports 0.01–0.06 on clean speech. The
+between its sentences), the others 0.000. the team's models.md reports 0.01–0.06 on clean speech. The
 bound leaves room for VAD/encoder differences across CPUs while still failing on any speaker
 confusion worth the name: one mislabelled turn of two_speakers alone costs about 0.12."""
 

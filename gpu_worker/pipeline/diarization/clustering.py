@@ -1,7 +1,7 @@
 """Speaker clustering: NME-SC (Park et al., 2019, "Auto-Tuning Spectral Clustering for Speaker
 Diarization Using Normalized Maximum Eigengap"), the method NeMo's clustering diarizer uses.
 
-Why this and not a distance threshold: measured here on 13 conversations (shared/models.md), a fixed
+Why this and not a distance threshold: measured here on 13 conversations (the team's models.md), a fixed
 cosine threshold found the right speaker count on 3–5 of them, NME-SC on 12. NME-SC has no threshold
 to tune: for each candidate pruning level p it keeps each row's p strongest affinities, builds the
 graph Laplacian and scores p by p/n divided by the largest eigengap (normalised by the largest

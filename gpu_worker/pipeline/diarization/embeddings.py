@@ -1,6 +1,6 @@
 """Speaker embeddings of short windows, from resemblyzer's GE2E encoder (weights ship in the wheel).
 
-Measured here (shared/models.md): 1.5 s windows at a 0.5 s hop clustered best; each window must be
+Measured here (the team's models.md): 1.5 s windows at a 0.5 s hop clustered best; each window must be
 volume-normalised like resemblyzer's `preprocess_wav` (its mel input is not log-compressed, so level
 matters). The encoder runs once over a padded, packed batch of windows rather than once per window.
 """

@@ -35,7 +35,7 @@ class SpeakerEncoder(Protocol):
 class ResemblyzerEncoder:
     """GE2E (256-d). Like resemblyzer's own `embed_utterance`, a clip longer than 1.6 s is cut into
     1.6 s partials at a 0.8 s hop whose embeddings are averaged: the model was trained on 1.6 s.
-    Each clip is volume-normalised first (its mel is power, not log: level matters, shared/models.md).
+    Each clip is volume-normalised first (its mel is power, not log: level matters, the team's models.md).
     """
 
     name = "resemblyzer-ge2e"
