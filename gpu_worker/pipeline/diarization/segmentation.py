@@ -14,13 +14,12 @@ kept per chunk is small (3 × 293 activations), so a 2-hour file stays small.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
 
+from gpu_worker.pipeline.cpu_threads import limited_cpu_threads
 from gpu_worker.pipeline.diarization import segmentation_model as sm
 from gpu_worker.pipeline.diarization import speaker_identity as identity
 from gpu_worker.pipeline.diarization import windows
@@ -56,9 +55,8 @@ class SegmentationParams:
     min_off_s: float = 0.3
     """... and shorter pauses inside one speaker's speech are bridged."""
     cpu_threads: int | None = 1
-    """torch threads while diarizing on CPU. Both models are small LSTMs that synchronise threads at
-    every time step: on a busy 2-core host one thread was 10–20x faster than two (measured), and on
-    an idle one two threads gain little. None keeps the process setting."""
+    """torch and BLAS threads while diarizing on CPU (cpu_threads.py says why); None keeps the
+    process setting."""
     target_rms: float = 0.1
     """Loudness normalisation: the loud (95th percentile) 50 ms frames are brought to this RMS."""
     silence_rms: float = 1e-5
@@ -97,15 +95,16 @@ def diarize(
     if samples is None:
         progress(Stage.DIARIZING, 1.0)
         return empty
-    with _torch_threads(params.cpu_threads if device == "cpu" else None):
+    # Segmentation, the speaker encoder and the clustering's eigendecompositions: one thread each.
+    with limited_cpu_threads(params.cpu_threads if device == "cpu" else None):
         chunks = segment(samples, params, device, lambda f: progress(Stage.DIARIZING, 0.4 * f))
-    speech = identity.speech_activity(chunks.offsets, chunks.activations)
-    regions = identity.speech_regions(speech, params.speech_onset, samples.size)
-    flat = windows.label_regions(
-        samples, regions, audio.duration, num_speakers=num_speakers, min_speakers=min_speakers,
-        max_speakers=max_speakers, device=device, encoder=encoder,
-        progress=lambda f: progress(Stage.DIARIZING, 0.4 + 0.5 * f),
-    )  # fmt: skip
+        speech = identity.speech_activity(chunks.offsets, chunks.activations)
+        regions = identity.speech_regions(speech, params.speech_onset, samples.size)
+        flat = windows.label_regions(
+            samples, regions, audio.duration, num_speakers=num_speakers, min_speakers=min_speakers,
+            max_speakers=max_speakers, device=device, encoder=encoder,
+            progress=lambda f: progress(Stage.DIARIZING, 0.4 + 0.5 * f),
+        )  # fmt: skip
     num_clusters = len({t.speaker for t in flat})
     if num_clusters == 0:
         progress(Stage.DIARIZING, 1.0)
@@ -264,19 +263,6 @@ def build_diarization(
 
 
 # --- helpers -------------------------------------------------------------------------------------
-@contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     padded = np.concatenate(([False], mask, [False])).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
@@ -333,6 +319,6 @@ def preload(device: str = "cpu", encoder: SpeakerEncoder | None = None) -> None:
     """Load both models and run them once on a second of noise (a worker's warm-up)."""
     noise = np.random.default_rng(0).normal(0.0, 0.01, SAMPLE_RATE).astype(np.float32)
     encoder = encoder or load_encoder(device)
-    with _torch_threads(SegmentationParams().cpu_threads if device == "cpu" else None):
+    with limited_cpu_threads(SegmentationParams().cpu_threads if device == "cpu" else None):
         segment(noise, SegmentationParams(), device)
         encoder.embed([noise])

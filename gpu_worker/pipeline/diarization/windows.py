@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from gpu_worker.pipeline.cpu_threads import limited_cpu_threads
 from gpu_worker.pipeline.diarization.clustering import ClusteringParams, cluster
 from gpu_worker.pipeline.diarization.embeddings import Window, WindowParams, embed_windows, make_windows
 from gpu_worker.pipeline.diarization.encoders import SpeakerEncoder
@@ -58,19 +59,20 @@ def diarize(
     params: EmbeddedParams = EmbeddedParams(),
 ) -> Diarization:
     progress(Stage.DIARIZING, 0.0)
-    regions = speech_regions(audio.samples, params.vad)
-    progress(Stage.DIARIZING, 0.1)
-    turns = label_regions(
-        audio.samples,
-        regions,
-        audio.duration,
-        num_speakers=num_speakers,
-        min_speakers=min_speakers,
-        max_speakers=max_speakers,
-        device=device,
-        progress=lambda fraction: progress(Stage.DIARIZING, 0.1 + 0.9 * fraction),
-        params=params,
-    )
+    with limited_cpu_threads(1 if device == "cpu" else None):  # cpu_threads.py says why
+        regions = speech_regions(audio.samples, params.vad)
+        progress(Stage.DIARIZING, 0.1)
+        turns = label_regions(
+            audio.samples,
+            regions,
+            audio.duration,
+            num_speakers=num_speakers,
+            min_speakers=min_speakers,
+            max_speakers=max_speakers,
+            device=device,
+            progress=lambda fraction: progress(Stage.DIARIZING, 0.1 + 0.9 * fraction),
+            params=params,
+        )
     progress(Stage.DIARIZING, 1.0)
     return Diarization(
         turns=tuple(turns),
