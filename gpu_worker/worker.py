@@ -31,6 +31,7 @@ from gpu_worker.registry import Registration
 from gpu_worker.task_protection import TaskProtection
 from gpu_worker.url_fetch import fetch_to_file
 from shared.backends import worker_backend
+from shared.callback_outbox import OutboxEntry
 from shared.errors import JobCancelled, JobNotFound, ServiceError, is_transient, user_message
 from shared.filenames import stored_name
 from shared.jobs import Job, JobStatus
@@ -377,7 +378,7 @@ class Worker:
         return run.response
 
     # --- callbacks ---------------------------------------------------------------------------
-    def _failed(self, job: Job, error: str) -> Any:
+    def _failed(self, job: Job, error: str) -> OutboxEntry | None:
         """The outbox entry of a job failing with `error` (None: no callback)."""
         return outbox_entry(self.store, self.blobs, job, None, error=error)
 
