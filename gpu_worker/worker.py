@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from gpu_worker.callback_dispatch import FairDispatcher
-from gpu_worker.callbacks import CallbackPolicy, Delivery, callback_body
+from gpu_worker.callbacks import CallbackPolicy, outbox_entry
+from gpu_worker.deliverer import Deliverer
 from gpu_worker.lease import Lease
 from gpu_worker.registry import Registration
 from gpu_worker.task_protection import TaskProtection
 from gpu_worker.url_fetch import fetch_to_file
 from shared.backends import worker_backend
+from shared.callback_outbox import OutboxEntry
 from shared.errors import JobCancelled, JobNotFound, ServiceError, is_transient, user_message
 from shared.filenames import stored_name
 from shared.jobs import Job, JobStatus
@@ -105,11 +106,16 @@ class Worker:
         self.giving_back = threading.Event()  # hand current jobs back at their next stage boundary
         self._stop_requests = itertools.count()
         self.protection = TaskProtection()
-        # Callbacks are delivered off the consumer threads, fairly across tenants: a receiver that
-        # keeps failing is retried for minutes (Deepgram's policy) without holding up the next job
-        # or another tenant's callbacks.
-        self.callbacks = FairDispatcher(CALLBACK_THREADS, per_tenant=1, hurry=self.giving_back)
-        self.callback_policy = CallbackPolicy.from_settings(settings)
+        # Callbacks wait in the job store's outbox and are delivered off the consumer threads,
+        # fairly across tenants, by whichever worker is alive (gpu_worker.deliverer).
+        self.callbacks = Deliverer(
+            self.store,
+            self.blobs,
+            CallbackPolicy.from_settings(settings),
+            owner=self.worker_id,
+            threads=CALLBACK_THREADS,
+            poll_seconds=settings.callback_poll_seconds,
+        )
 
     # --- lifecycle ---------------------------------------------------------------------------
     def stop(self) -> None:
@@ -140,11 +146,12 @@ class Worker:
             threads.append(threading.Thread(target=self._sweep_loop, name="dead-letters", daemon=True))
             for thread in threads:
                 thread.start()
+            self.callbacks.start()
             log.info("worker_started", worker_id=self.worker_id, concurrency=self.settings.worker_concurrency)
             for thread in threads[:-1]:
                 while thread.is_alive():  # join in slices so signal handlers run promptly
                     thread.join(timeout=0.5)
-            self.callbacks.shutdown(wait=True)  # a second SIGTERM cuts their retries short
+            self.callbacks.close()  # attempts due now are made; later retries stay in the outbox
         log.info("worker_stopped", worker_id=self.worker_id)
 
     def clean_stale_workdirs(self) -> int:
@@ -263,10 +270,11 @@ class Worker:
             if job.listen is not None:  # Deepgram's text edits (numbers, redaction...), before storing
                 result = apply_listen_text(result, job.listen)
             self._put_result(job, json.dumps(result).encode())
-            if self.store.run(ops.complete(job_id, owner)):
+            callback = outbox_entry(self.store, self.blobs, job, result)
+            if self.store.run(ops.complete(job_id, owner, callback=callback)):
                 self._delete_message(receipt)
                 log.info("job_completed", job_id=job_id)
-                self._notify(job, result)
+                self.callbacks.kick(callback)
             else:
                 log.warning("job_lost_before_completion", job_id=job_id)
         except JobCancelled:
@@ -288,10 +296,12 @@ class Worker:
             message = user_message(error).replace(f"'{_local_name(job)}'", f"'{job.filename}'")
             if is_transient(error):
                 self._retry_later(job, owner, receipt, receives, message)
-            elif self.store.run(ops.fail_owned(job_id, owner, message)):
+                return
+            callback = self._failed(job, message)
+            if self.store.run(ops.fail_owned(job_id, owner, message, callback=callback)):
                 self._delete_message(receipt)
                 log.info("job_failed", job_id=job_id, error=message)
-                self._notify_failed(job, message)
+                self.callbacks.kick(callback)
 
     def _fetch_source(self, job: Job, workdir: Path) -> Path:
         """The job's audio on local disk: from S3, or from its URL (size, time and address limits)."""
@@ -368,38 +378,9 @@ class Worker:
         return run.response
 
     # --- callbacks ---------------------------------------------------------------------------
-    def _notify(self, job: Job, result: dict[str, Any] | None) -> None:
-        """Queue the delivery of a finished job to its callback URL, if it has one."""
-        if job.callback is not None:
-            tenant = job.project_id or urlsplit(job.callback.url).hostname or ""
-            self.callbacks.submit(tenant, self._delivery(job, callback_body(job, result)).step)
-
-    def _notify_failed(self, job: Job, error: str) -> None:
-        self._notify(job.model_copy(update={"status": JobStatus.FAILED, "error": error}), None)
-
-    def _delivery(self, job: Job, body: bytes) -> Delivery:
-        """Deepgram's retry policy, each attempt recorded on the job."""
-        assert job.callback is not None
-        return Delivery(
-            job.callback,
-            body,
-            self.callback_policy,
-            on_attempt=lambda attempt, state: self.store.run(
-                self.store.ops.record_callback(job.job_id, attempt, state)
-            ),
-            stop=self.giving_back,
-        )
-
-    def send_callback(self, job: Job, body: bytes) -> bool:
-        """Deliver on this thread (all attempts); True when delivered."""
-        delivery = self._delivery(job, body)
-        try:
-            while (delay := delivery.step()) is not None:
-                self.giving_back.wait(delay)
-        except Exception:  # never let a delivery kill its thread silently
-            log.exception("callback_delivery_crashed", job_id=job.job_id)
-            return False
-        return delivery.delivered
+    def _failed(self, job: Job, error: str) -> OutboxEntry | None:
+        """The outbox entry of a job failing with `error` (None: no callback)."""
+        return outbox_entry(self.store, self.blobs, job, None, error=error)
 
     def _retry_later(self, job: Job, owner: str, receipt: str, receives: int, error: str) -> None:
         """Give the job back for another attempt; on the last one, fail it (the message then goes
@@ -408,9 +389,10 @@ class Worker:
         log.warning("job_attempt_failed", job_id=job.job_id, receives=receives, error=error)
         if receives >= self.settings.max_receive_count:
             reason = f"gave up after {receives} attempts: {error}"
-            if self.store.run(ops.fail_owned(job.job_id, owner, reason)):
+            callback = self._failed(job, reason)
+            if self.store.run(ops.fail_owned(job.job_id, owner, reason, callback=callback)):
                 self._set_visibility(receipt, 0)
-                self._notify_failed(job, reason)
+                self.callbacks.kick(callback)
         elif self.store.run(ops.release(job.job_id, owner, last_error=error)):
             self._set_visibility(receipt, min(self.settings.visibility_timeout_seconds, 10 * receives))
 
@@ -446,10 +428,11 @@ class Worker:
                 else f"worker crashed {attempts} times while processing this job; giving up "
                 f"(its message is in the dead-letter queue {self.settings.dlq_name})"
             )
-            if self.store.run(self.store.ops.fail_abandoned(job.job_id, reason)):
+            callback = self._failed(job, reason)
+            if self.store.run(self.store.ops.fail_abandoned(job.job_id, reason, callback=callback)):
                 failed += 1
                 log.warning("dead_letter_job_failed", job_id=job.job_id, reason=reason)
-                self._notify_failed(job, reason)
+                self.callbacks.kick(callback)
             else:  # a worker still holds it: look again after its lease
                 self.dead_letters.change_visibility(
                     message.receipt, max(1, int((job.lease_expires_at or 0) - time.time()) + 1)

@@ -17,7 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.job_store import Op, decode_item, encode_item, encode_value
+from shared.job_store.codec import decode_item, encode_item, encode_value
+from shared.job_store.ops import Op
 from shared.jobs import utc_now_iso
 from shared.resources import JOB_PARTITION_KEY, STATUS_INDEX_NAME
 from shared.settings import Settings

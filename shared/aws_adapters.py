@@ -104,6 +104,9 @@ class S3Blobs:
         extra = {"ContentType": content_type} if content_type else {}
         self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
 
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
 
 class AsyncS3Blobs:
     """The bucket, for the API (aiobotocore)."""

@@ -83,11 +83,13 @@ class AsyncQueue(Protocol):
 
 
 class BlobStore(Protocol):
-    """The worker's side: fetch a job's audio, write its result."""
+    """The worker's side: fetch a job's audio, write its result (and a large callback body)."""
 
     def download(self, key: str, destination: Path) -> Path: ...
 
     def put(self, key: str, body: bytes, *, content_type: str | None = None) -> None: ...
+
+    def delete(self, key: str) -> None: ...
 
 
 class AsyncBlobStore(Protocol):

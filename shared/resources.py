@@ -40,6 +40,12 @@ def segments_key(job_id: str) -> str:
     return f"{RESULTS_PREFIX}{job_id}.segments.json"
 
 
+def callback_body_key(job_id: str) -> str:
+    """A callback body too large for its outbox row (shared.callback_outbox), until delivered:
+    `results/{job_id}.callback.json`, expired and deleted with the job's results."""
+    return f"{RESULTS_PREFIX}{job_id}.callback.json"
+
+
 def known_speaker_key(job_id: str, index: int) -> str:
     """A known speaker's reference sample, beside the job's audio (deleted and expired with it; the
     ingest consumer skips it as one of the API's own uploads)."""

@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     callback_max_attempts: int = Field(10, ge=1, le=100)
     callback_retry_seconds: float = Field(30.0, ge=0)
     callback_timeout_seconds: float = Field(30.0, gt=0)  # one delivery attempt
+    # How often a worker looks in the outbox for due callbacks it didn't schedule itself: retries
+    # of a worker that died or stopped (its own retries run on time without waiting for a look).
+    callback_poll_seconds: float = Field(5.0, gt=0)
 
     # --- the OpenAI-compatible /v1/audio/... (docs/openai.md)
     # OpenAI model names -> Whisper models, as JSON: {"whisper-1": "large-v3", ...}. A name left

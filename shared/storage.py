@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared.errors import PayloadTooLarge, ServiceError
-from shared.resources import UPLOADS_PREFIX, result_key, segments_key
+from shared.resources import UPLOADS_PREFIX, callback_body_key, result_key, segments_key
 
 PART_BYTES = 8 * 1024 * 1024  # S3 multipart parts must be >= 5 MiB (except the last)
 
@@ -85,7 +85,7 @@ async def upload_stream(
 
 async def delete_job_objects(s3: Any, bucket: str, job_id: str) -> None:
     """Remove a job's audio and results; missing objects are fine (idempotent)."""
-    keys = [result_key(job_id), segments_key(job_id)]
+    keys = [result_key(job_id), segments_key(job_id), callback_body_key(job_id)]
     paginator = s3.get_paginator("list_objects_v2")
     async for page in paginator.paginate(Bucket=bucket, Prefix=f"{UPLOADS_PREFIX}{job_id}/"):
         keys += [obj["Key"] for obj in page.get("Contents", [])]

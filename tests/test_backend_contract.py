@@ -3,7 +3,8 @@ embedded ones against SQLite in a temporary directory. Every test runs on each; 
 
 Job store: every transition is conditional, leases lapse, expiry hides rows. Queue: at-least-once
 delivery with visibility timeouts, receive counts and a dead-letter queue. Blob store: round trips
-and the missing-object error. API keys: stored as hashes, revocable.
+and the missing-object error. API keys: stored as hashes, revocable. Callback outbox: written
+with the job's finish or not at all, one lease-holder per entry, lapsed leases taken over.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any
 
 import pytest
 
+from shared.callback_outbox import outbox_key
 from shared.errors import JobNotFound
 from shared.fleet import WorkerRecord, worker_key
-from shared.jobs import Job, JobOptions, JobStatus, new_job_id, utc_now_iso
+from shared.jobs import CallbackTarget, Job, JobOptions, JobStatus, new_job_id, utc_now_iso
 from shared.ports import Queue
 from shared.settings import Settings
 from shared.stages import Stage
@@ -444,3 +446,115 @@ def test_generic_rows_put_conditionally_read_and_delete(store: Any) -> None:
     assert store.run(ops.get_row("listen#abc")) is None
     with pytest.raises(JobNotFound):
         store.get("listen#abc")
+
+
+# --- the callback outbox --------------------------------------------------------------------------------
+def finished_with_callback(store: Any, project_id: str | None = None, body: bytes = b'{"ok": 1}') -> Job:
+    """A job completed by w1, its callback entry written in the same transaction."""
+    job = queued(store, project_id)
+    store.run(store.ops.claim(job.job_id, "w1"))
+    entry = store.outbox.new_entry(
+        job.job_id, CallbackTarget(url="https://example.com/hook"), project_id=project_id, body=body
+    )
+    assert store.run(store.ops.complete(job.job_id, "w1", callback=entry))
+    return store.get(job.job_id)
+
+
+def test_a_finish_with_a_callback_writes_its_outbox_entry_with_it(store: Any, clock: Clock) -> None:
+    job = finished_with_callback(store, "p1")
+    assert job.status is JobStatus.COMPLETED
+    entry = store.run(store.outbox.get(job.job_id))
+    assert entry is not None and entry.body == '{"ok": 1}' and entry.project_id == "p1"
+    assert (entry.attempts, entry.failed, entry.lease_owner, entry.tenant) == (0, False, None, "p1")
+    assert [e.job_id for e in store.run(store.outbox.due())] == [job.job_id]
+    with pytest.raises(JobNotFound):  # outbox rows are not jobs
+        store.get(outbox_key(job.job_id))
+    assert store.run(store.ops.count(JobStatus.QUEUED)) == 0
+
+
+def test_a_finish_that_loses_its_condition_writes_no_outbox_entry(store: Any, clock: Clock) -> None:
+    job = queued(store)
+    store.run(store.ops.claim(job.job_id, "w1"))
+    ops, outbox = store.ops, store.outbox
+    entry = outbox.new_entry(job.job_id, CallbackTarget(url="https://example.com/h"), project_id=None)
+    assert not store.run(ops.complete(job.job_id, "w2", callback=entry))  # not the owner
+    assert not store.run(ops.fail_abandoned(job.job_id, "crashed", callback=entry))  # w1's lease is live
+    assert store.run(outbox.get(job.job_id)) is None and store.run(outbox.due()) == []
+    assert store.run(ops.fail_owned(job.job_id, "w1", "not audio", callback=entry))
+    assert store.get(job.job_id).status is JobStatus.FAILED and store.run(outbox.get(job.job_id))
+
+
+def test_abandoned_jobs_failed_with_a_callback_get_their_entry(store: Any, clock: Clock) -> None:
+    job = queued(store)
+    store.run(store.ops.claim(job.job_id, "w1"))
+    clock.now += store.ops.lease_seconds + 1
+    entry = store.outbox.new_entry(job.job_id, CallbackTarget(url="https://example.com/h"), project_id=None)
+    assert store.run(store.ops.fail_abandoned(job.job_id, "worker crashed", callback=entry))
+    assert store.run(store.outbox.get(job.job_id)) is not None
+
+
+def test_an_outbox_entry_is_held_by_one_worker_and_a_lapsed_lease_is_taken_over(
+    store: Any, clock: Clock
+) -> None:
+    job_id, outbox = finished_with_callback(store).job_id, store.outbox
+    held = store.run(outbox.claim(job_id, "w1"))
+    assert held is not None and held.lease_owner == "w1"
+    assert store.run(outbox.claim(job_id, "w2")) is None  # held: nobody else makes an attempt
+    assert store.run(outbox.due()) == []
+
+    clock.now += outbox.lease_seconds + 1  # w1 died mid-attempt
+    assert [e.job_id for e in store.run(outbox.due())] == [job_id]
+    taken = store.run(outbox.claim(job_id, "w2"))
+    assert taken is not None and taken.lease_owner == "w2"
+    assert not store.run(outbox.retry_at(job_id, "w1", attempts=1, next_attempt_at=clock.now))
+    assert not store.run(outbox.done(job_id, "w1"))
+
+    assert store.run(outbox.retry_at(job_id, "w2", attempts=1, next_attempt_at=clock.now + 30))
+    again = store.run(outbox.get(job_id))
+    assert (again.attempts, again.lease_owner, again.next_attempt_at) == (1, None, clock.now + 30)
+    assert store.run(outbox.due()) == [] and store.run(outbox.claim(job_id, "w3")) is None  # not yet due
+    clock.now += 31
+    assert store.run(outbox.claim(job_id, "w3")) is not None
+    assert store.run(outbox.done(job_id, "w3"))
+    assert store.run(outbox.get(job_id)) is None and store.run(outbox.due()) == []
+
+
+def test_a_failed_outbox_entry_keeps_its_reason_and_is_never_due_again(store: Any, clock: Clock) -> None:
+    job_id, outbox = finished_with_callback(store).job_id, store.outbox
+    store.run(outbox.claim(job_id, "w1"))
+    assert store.run(outbox.fail(job_id, "w1", attempts=1, reason="the address is not public"))
+    failed = store.run(outbox.get(job_id))
+    assert failed.failed and failed.reason == "the address is not public" and failed.attempts == 1
+    clock.now += 10 * outbox.lease_seconds
+    assert store.run(outbox.due()) == [] and store.run(outbox.claim(job_id, "w2")) is None
+    assert not store.run(outbox.retry_at(job_id, "w1", attempts=2, next_attempt_at=clock.now))
+
+
+def test_due_entries_come_soonest_first_and_expire_with_their_jobs(store: Any, clock: Clock) -> None:
+    first, second = (finished_with_callback(store, p).job_id for p in ("a", "b"))
+    outbox = store.outbox
+    store.run(outbox.claim(first, "w1"))
+    store.run(outbox.retry_at(first, "w1", attempts=1, next_attempt_at=clock.now + 5))
+    clock.now += 6
+    assert [e.job_id for e in store.run(outbox.due())] == [second, first]
+    clock.now += store.ops.expiry_seconds + 1
+    assert store.run(outbox.due()) == [] and store.run(outbox.claim(second, "w1")) is None
+
+
+def test_only_one_of_two_workers_claims_an_outbox_entry(race_store: Any) -> None:
+    store = race_store
+    job_id = finished_with_callback(store).job_id
+    results: list[Any] = []
+    barrier = threading.Barrier(2)
+
+    def claim(owner: str) -> None:
+        barrier.wait()
+        results.append(store.run(store.outbox.claim(job_id, owner)))
+
+    threads = [threading.Thread(target=claim, args=(f"w{i}",)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [entry for entry in results if entry is not None]
+    assert len(winners) == 1 and store.run(store.outbox.get(job_id)).lease_owner == winners[0].lease_owner

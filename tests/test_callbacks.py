@@ -1,8 +1,10 @@
 """Callback delivery with Deepgram's retry policy (count and interval from settings, short here), to a
-real receiver on loopback, with every attempt recorded on a real job in the emulator's table.
+real receiver on loopback, with every attempt recorded on a real job in the emulator's table and
+every pending delivery in the table's outbox.
 
-The worker's own delivery method is used on a job finished through the store as a worker would
-finish it; the full path (pipeline, then callback) runs in test_deepgram_sdk.
+A job is finished through the store as a worker finishes it (its outbox entry written with it),
+then the worker's own deliverer delivers it; the full path (pipeline, then callback) runs in
+test_deepgram_sdk, and a worker killed with a callback pending in test_worker.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ import threading
 import pytest
 
 from gpu_worker.callback_dispatch import FairDispatcher
-from gpu_worker.callbacks import CallbackPolicy, callback_body, deliver
+from gpu_worker.callbacks import CallbackPolicy, attempt, callback_body, outbox_entry
+from gpu_worker.deliverer import Deliverer
 from gpu_worker.worker import Worker
-from shared.jobs import CallbackAttempt, CallbackTarget, Job, JobOptions, JobStatus, ListenOptions
-from tests.fixtures_aws import AwsEnv, Receiver
+from shared.callback_outbox import OutboxEntry
+from shared.jobs import CallbackTarget, Job, JobOptions, JobStatus, ListenOptions
+from shared.resources import callback_body_key
+from tests.fixtures_aws import AwsEnv, Receiver, wait_for
 from tests.test_listen import stored_result
 
 SAFETY_NET_SECONDS = 30.0
@@ -27,7 +32,8 @@ def aws_overrides() -> dict[str, str]:
     return {"CALLBACK_MAX_ATTEMPTS": "4", "CALLBACK_RETRY_SECONDS": "0.05", "URL_FETCH_ALLOW_PRIVATE": "true"}
 
 
-def completed_job(aws: AwsEnv, target: CallbackTarget) -> Job:
+def completed_job(aws: AwsEnv, target: CallbackTarget, entry: OutboxEntry | None = None) -> Job:
+    """A job completed by `w1` with its callback's outbox entry (by default, its result's body)."""
     ops = aws.store.ops
     listen = ListenOptions(diarize=True, utterances=True)
     job = ops.queued_job(
@@ -36,8 +42,32 @@ def completed_job(aws: AwsEnv, target: CallbackTarget) -> Job:
     ).model_copy(update={"callback": target, "listen": listen})  # fmt: skip
     aws.store.create(job)
     aws.store.run(ops.claim(job.job_id, "w1"))
-    assert aws.store.run(ops.complete(job.job_id, "w1"))
+    blobs = Worker(aws.settings, session=aws.session).blobs
+    entry = entry or outbox_entry(aws.store, blobs, job, stored_result(job.job_id))
+    assert aws.store.run(ops.complete(job.job_id, "w1", callback=entry))
     return aws.job(job.job_id)
+
+
+def delivered_by(deliverer: Deliverer, aws: AwsEnv, job_id: str) -> OutboxEntry | None:
+    """Run `deliverer` until the job's entry is over; the entry as it ended (None: delivered)."""
+
+    def over() -> list[OutboxEntry | None]:
+        entry = aws.store.run(aws.store.outbox.get(job_id))
+        return [entry] if entry is None or entry.failed else []
+
+    deliverer.start()
+    try:
+        (ended,) = wait_for(over, "the callback to be delivered or given up")
+    finally:
+        deliverer.close()
+    return ended
+
+
+def worker_deliverer(aws: AwsEnv) -> Deliverer:
+    worker = Worker(aws.settings, session=aws.session)
+    return Deliverer(
+        worker.store, worker.blobs, CallbackPolicy.from_settings(aws.settings), owner="w2", poll_seconds=0.05
+    )
 
 
 def test_a_receiver_that_fails_twice_gets_the_result_on_the_third_attempt(
@@ -45,10 +75,9 @@ def test_a_receiver_that_fails_twice_gets_the_result_on_the_third_attempt(
 ) -> None:
     receiver.answers = [500, 503]
     job = completed_job(aws, CallbackTarget(url=f"{receiver.url}/hook", method="PUT"))
-    worker = Worker(aws.settings, session=aws.session)
     body = callback_body(job, stored_result(job.job_id))
 
-    assert worker.send_callback(job, body) is True
+    assert delivered_by(worker_deliverer(aws), aws, job.job_id) is None  # delivered: the entry is gone
     calls = receiver.posts("/hook")
     assert [(c.method, c.answered) for c in calls] == [("PUT", 500), ("PUT", 503), ("PUT", 200)]
     assert {c.body for c in calls} == {body} and calls[0].headers["Content-Type"] == "application/json"
@@ -66,9 +95,9 @@ def test_a_receiver_that_always_fails_leaves_the_attempts_recorded_and_the_job_c
 ) -> None:
     receiver.default = 502
     job = completed_job(aws, CallbackTarget(url=f"{receiver.url}/hook"))
-    worker = Worker(aws.settings, session=aws.session)
 
-    assert worker.send_callback(job, callback_body(job, stored_result(job.job_id))) is False
+    failed = delivered_by(worker_deliverer(aws), aws, job.job_id)
+    assert failed is not None and failed.reason == "HTTP 502" and failed.attempts == 4
     assert [c.method for c in receiver.posts("/hook")] == ["POST"] * 4  # CALLBACK_MAX_ATTEMPTS
     recorded = aws.job(job.job_id)
     assert recorded.status is JobStatus.COMPLETED and recorded.callback_status == "failed"
@@ -79,11 +108,32 @@ def test_an_unreachable_receiver_is_retried_and_recorded(aws: AwsEnv, receiver: 
     url = f"{receiver.url}/hook"
     receiver.close()  # nothing listens there any more
     job = completed_job(aws, CallbackTarget(url=url))
-    assert Worker(aws.settings, session=aws.session).send_callback(job, b"{}") is False
+    assert delivered_by(worker_deliverer(aws), aws, job.job_id) is not None
     attempts = aws.job(job.job_id).callback_attempts
     assert len(attempts) == 4 and all(
         a.status_code is None and "can't reach" in (a.error or "") for a in attempts
     )
+
+
+def test_a_gone_receiver_is_not_retried(aws: AwsEnv, receiver: Receiver) -> None:
+    receiver.default = 410
+    job = completed_job(aws, CallbackTarget(url=f"{receiver.url}/hook"))
+    failed = delivered_by(worker_deliverer(aws), aws, job.job_id)
+    assert failed is not None and failed.reason == "HTTP 410" and len(receiver.posts("/hook")) == 1
+    assert aws.job(job.job_id).callback_status == "failed"
+
+
+def test_a_large_body_waits_in_the_blob_store_and_is_delivered_whole(aws: AwsEnv, receiver: Receiver) -> None:
+    body = json.dumps({"filler": "x" * 300_000}).encode()  # over DynamoDB's 400 KB item limit with the rest
+    key = callback_body_key("cb-job")
+    aws.client("s3").put_object(Bucket=aws.settings.bucket_name, Key=key, Body=body)
+    target = CallbackTarget(url=f"{receiver.url}/hook")
+    entry = aws.store.outbox.new_entry("cb-job", target, project_id=None, body_key=key)
+    completed_job(aws, target, entry)
+
+    assert delivered_by(worker_deliverer(aws), aws, "cb-job") is None
+    assert [c.body for c in receiver.posts("/hook")] == [body]
+    assert key not in aws.object_keys("results/")  # removed once delivered
 
 
 def test_a_failed_job_is_delivered_in_deepgrams_error_shape(aws: AwsEnv) -> None:
@@ -97,18 +147,24 @@ def test_a_failed_job_is_delivered_in_deepgrams_error_shape(aws: AwsEnv) -> None
     }
 
 
-def test_private_receivers_are_refused_once_and_never_retried(receiver: Receiver) -> None:
-    attempts: list[tuple[CallbackAttempt, str]] = []
+def test_private_receivers_are_refused_once_and_never_retried(aws: AwsEnv, receiver: Receiver) -> None:
     policy = CallbackPolicy(attempts=5, interval=0.0, timeout=5.0, allow_private=False)
-    delivered = deliver(
-        CallbackTarget(url=f"{receiver.url}/hook"),
-        b"{}",
-        policy,
-        on_attempt=lambda a, s: attempts.append((a, s)),
-    )
-    assert delivered is False and receiver.received == []
-    ((attempt, state),) = attempts  # an address that can never be delivered to: one attempt, failed
-    assert "not public" in (attempt.error or "") and state == "failed"
+    outcome = attempt(CallbackTarget(url=f"{receiver.url}/hook"), b"{}", policy)
+    assert outcome.permanent and not outcome.delivered and "not public" in (outcome.error or "")
+
+    job = completed_job(aws, CallbackTarget(url=f"{receiver.url}/hook"))
+    worker = Worker(aws.settings, session=aws.session)
+    deliverer = Deliverer(worker.store, worker.blobs, policy, owner="w2", poll_seconds=0.05)
+    failed = delivered_by(deliverer, aws, job.job_id)
+    assert failed is not None and failed.attempts == 1 and "not public" in (failed.reason or "")
+    assert receiver.received == []
+    recorded = aws.job(job.job_id)  # an address that can never be delivered to: one attempt, failed
+    assert recorded.callback_status == "failed" and len(recorded.callback_attempts) == 1
+
+
+def test_the_retry_schedule_is_deepgrams_through_tenacity() -> None:
+    policy = CallbackPolicy(attempts=3, interval=30.0, timeout=5.0, allow_private=False)
+    assert [policy.next_delay(n) for n in (1, 2, 3, 4)] == [30.0, 30.0, None, None]
 
 
 def test_one_tenants_stuck_callbacks_dont_delay_anothers() -> None:

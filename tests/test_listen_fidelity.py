@@ -17,7 +17,7 @@ from deepgram.environment import DeepgramClientEnvironment
 from deepgram.types.listen_v1accepted_response import ListenV1AcceptedResponse
 from fastapi.testclient import TestClient
 
-from gpu_worker.callbacks import CallbackPolicy, deliver
+from gpu_worker.callbacks import CallbackPolicy, attempt
 from gpu_worker.pipeline.audio import load_audio
 from shared.jobs import CallbackTarget, JobStatus
 from tests.fixtures_aws import AwsEnv, Receiver
@@ -260,7 +260,7 @@ def test_every_v1_answer_has_a_request_id_and_deepgram_errors(api: TestClient) -
 def test_callbacks_carry_dg_token_with_the_key_identifier(receiver: Receiver) -> None:
     policy = CallbackPolicy(attempts=1, interval=0, timeout=5, allow_private=True)
     target = CallbackTarget(url=f"{receiver.url}/hook", token="0123456789abcdef")
-    assert deliver(target, b"{}", policy, on_attempt=lambda *_: None)
+    assert attempt(target, b"{}", policy).delivered
     (request,) = receiver.posts("/hook")
     assert {k.lower(): v for k, v in request.headers.items()}["dg-token"] == "0123456789abcdef"
 

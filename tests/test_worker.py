@@ -1,6 +1,6 @@
 """Worker processes (`python -m gpu_worker`) on a real emulator, running the real pipeline (tiny.en)
 on synthesized speech: exactly-once processing, crash recovery, poison messages, cancellation,
-permanent failures and shutdown.
+permanent failures, shutdown, and a callback that outlives the worker that owed it.
 
 Crashes are real: a worker is SIGKILLed from outside, or kills itself right after claiming a job
 (WORKER_FAULT_INJECTION=crash@<file name part>). `hold@<file name part>` parks a job at its first
@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from shared.jobs import Job, JobOptions, JobStatus
 from shared.queue import JobMessage
 from shared.resources import result_key
-from tests.fixtures_aws import AwsEnv, WorkerProcess, wait_for
+from tests.fixtures_aws import AwsEnv, Receiver, WorkerProcess, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -129,6 +129,49 @@ def test_a_worker_killed_mid_job_loses_nothing(
     assert job.attempts == 2 and job.owner.startswith(rescuer.worker_id)
     assert result_of(aws, job_id)["metadata"]["request_id"] == job_id
     wait_for(lambda: queue_drained(aws), "the message to be deleted")
+
+
+CALLBACK_SETTINGS = {
+    "URL_FETCH_ALLOW_PRIVATE": "true",  # the receiver is on loopback
+    "CALLBACK_RETRY_SECONDS": "2",
+    "CALLBACK_TIMEOUT_SECONDS": "2",
+    "CALLBACK_POLL_SECONDS": "0.2",
+    "CALLBACK_MAX_ATTEMPTS": "100",
+}
+
+
+@pytest.mark.parametrize("aws_overrides", [CALLBACK_SETTINGS])
+def test_a_callback_pending_when_its_worker_is_killed_is_delivered_by_the_next_worker(
+    api: TestClient, aws: AwsEnv, spawn_worker: Spawn, one_turn: Path, receiver: Receiver
+):
+    receiver.default = 503  # the receiver is down at first
+    doomed = spawn_worker()
+    answer = api.post(
+        "/v1/listen",
+        content=one_turn.read_bytes(),
+        headers={"Content-Type": "audio/wav"},
+        params={"callback": f"{receiver.url}/hook"},
+    )
+    assert answer.status_code == 200, answer.text
+    job_id = answer.json()["request_id"]
+    wait_for(
+        lambda: (job := aws.job(job_id)).callback_status == "retrying" and job.status is JobStatus.COMPLETED,
+        f"a first failed callback attempt\n{doomed.log()}",
+    )
+    doomed.kill()  # kill -9: the job is done, its message deleted, its callback still to deliver
+    assert queue_drained(aws) and aws.store.run(aws.store.outbox.get(job_id)) is not None
+    receiver.default = 200  # the receiver is back
+
+    rescuer = spawn_worker()
+    job = wait_for(
+        lambda: (job := aws.job(job_id)).callback_status == "delivered" and job,
+        f"the callback to be delivered by the next worker\n{rescuer.log()}",
+    )
+    delivered = [c for c in receiver.posts("/hook") if c.answered == 200]
+    assert len(delivered) == 1 and json.loads(delivered[0].body)["metadata"]["request_id"] == job_id
+    assert [a.status_code for a in job.callback_attempts][-1] == 200
+    assert set(a.status_code for a in job.callback_attempts[:-1]) == {503}
+    assert aws.store.run(aws.store.outbox.get(job_id)) is None  # done: the entry is gone
 
 
 @pytest.mark.parametrize("aws_overrides", [{"VISIBILITY_TIMEOUT_SECONDS": "2"}])

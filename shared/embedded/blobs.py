@@ -23,7 +23,7 @@ from shared.embedded.signing import UploadGrant, UploadSigner
 from shared.errors import InvalidParameter, PayloadTooLarge
 from shared.ingestion import parse_upload_key
 from shared.ports import PresignedUpload, StoredObject
-from shared.resources import UPLOADS_PREFIX, result_key
+from shared.resources import UPLOADS_PREFIX, callback_body_key, result_key
 from shared.storage import UploadMissing
 
 CHUNK = 1024 * 1024
@@ -159,7 +159,8 @@ class FileBlobs:
             conn.execute("DELETE FROM objects WHERE key = ?", (key,))
 
     def delete_job_objects(self, job_id: str) -> None:
-        self.delete(result_key(job_id))
+        for key in (result_key(job_id), callback_body_key(job_id)):
+            self.delete(key)
         folder = f"{UPLOADS_PREFIX}{job_id}"
         shutil.rmtree(self.path(folder), ignore_errors=True)
         with self.db.write() as conn:

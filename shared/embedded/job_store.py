@@ -1,35 +1,36 @@
 """The job store on SQLite, with the same public methods as shared.job_store: `store.run(
-store.ops.claim(job_id, owner))`, `store.get`, `store.create`, `store.keys` (API keys).
+store.ops.claim(job_id, owner))`, `store.get`, `store.create`, `store.keys` (API keys),
+`store.outbox` (callbacks still to deliver).
 
-Every row is a JSON document (the job, worker or key record, as DynamoDB holds it) in `items`,
-with its status, created_at and expires_at copied into indexed columns. An operation is a
-function run in one transaction: conditional transitions read the row, test the same condition
-as the DynamoDB expression, and write, all under `BEGIN IMMEDIATE`, so two workers can't both win
-a claim. A new field of `Job` is stored with no change here (it is part of the document).
+Every row is a JSON document (the job, worker or key record, as DynamoDB holds it) in `items`
+(shared.embedded.rows). An operation is a function run in one transaction: conditional
+transitions read the row, test the same condition as the DynamoDB expression, and write, all
+under `BEGIN IMMEDIATE`, so two workers can't both win a claim. A new field of `Job` is stored
+with no change here (it is part of the document).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-from shared.api_keys import API_KEY_PREFIX, API_KEY_STATUS, ApiKey, hash_key, new_key
+from shared.callback_outbox import OutboxEntry
 from shared.embedded.db import Database
-from shared.errors import JobNotFound, JobStateConflict, TransientError
-from shared.fleet import WORKER_KEY_PREFIX, WORKER_STATUS, WorkerRecord, worker_key
-from shared.job_store import Claim, JobRules
+from shared.embedded.keys import SqliteKeyOps
+from shared.embedded.outbox import SqliteOutboxOps
+from shared.embedded.row_ops import SqliteRowOps
+from shared.embedded.rows import LocalOp, Row, Rows, run_op, set_fields, update_row
+from shared.errors import JobNotFound, JobStateConflict
+from shared.fleet import WORKER_KEY_PREFIX
+from shared.job_store.rules import Claim, JobRules
 from shared.jobs import FINISHED, CallbackAttempt, Job, JobStatus, utc_now_iso
-from shared.resources import JOB_PARTITION_KEY, TTL_ATTRIBUTE
+from shared.resources import TTL_ATTRIBUTE
 from shared.settings import Settings
 from shared.stages import Stage
 
 T = TypeVar("T")
-Row = dict[str, Any]
 _JOB_STATUSES = frozenset(status.value for status in JobStatus)
 _QUEUED, _PROCESSING, _AWAITING = (
     s.value for s in (JobStatus.QUEUED, JobStatus.PROCESSING, JobStatus.AWAITING_UPLOAD)
@@ -37,102 +38,21 @@ _QUEUED, _PROCESSING, _AWAITING = (
 _FINISHED = frozenset(status.value for status in FINISHED)
 
 
-def _clean(value: Any) -> Any:
-    """Drop None members as DynamoDB's item encoding does, so both stores hold the same rows."""
-    if isinstance(value, Mapping):
-        return {k: _clean(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
+def _with_callback(finish: LocalOp[bool], callback: OutboxEntry | None) -> LocalOp[bool]:
+    """`finish`, and when it succeeds the put of its outbox entry, in the one transaction."""
+    if callback is None:
+        return finish
 
-
-class Rows:
-    """The `items` table inside one transaction."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def get(self, key: str) -> Row | None:
-        found = self.conn.execute("SELECT data FROM items WHERE key = ?", (key,)).fetchone()
-        return json.loads(found[0]) if found else None
-
-    def put(self, row: Row) -> None:
-        row = _clean(row)
-        self.conn.execute(
-            "INSERT OR REPLACE INTO items (key, status, created_at, expires_at, data) VALUES (?, ?, ?, ?, ?)",
-            (
-                row[JOB_PARTITION_KEY],
-                row.get("status", ""),
-                row.get("created_at", ""),
-                row.get(TTL_ATTRIBUTE),
-                json.dumps(row, separators=(",", ":")),
-            ),
-        )
-
-    def delete(self, key: str) -> None:
-        self.conn.execute("DELETE FROM items WHERE key = ?", (key,))
-
-    def by_status(self, status: str, *, live_at: float | None = None) -> list[Row]:
-        """Rows of a status, oldest first (the status index); `live_at`: only unexpired ones."""
-        sql, args = "SELECT data FROM items WHERE status = ?", [status]
-        if live_at is not None:
-            sql += " AND expires_at > ?"
-            args.append(live_at)
-        return [json.loads(r[0]) for r in self.conn.execute(sql + " ORDER BY created_at", args)]
-
-    def count(
-        self, status: str, *, live_at: float, created_before: str | None, project_id: str | None = None
-    ) -> int:
-        """An index range count: the rows ahead of a job (of one project, when given), never the
-        whole table."""
-        sql, args = "SELECT COUNT(*) FROM items WHERE status = ? AND expires_at > ?", [status, live_at]
-        if created_before is not None:
-            sql += " AND created_at < ?"
-            args.append(created_before)
-        if project_id is not None:
-            sql += " AND json_extract(data, '$.project_id') = ?"
-            args.append(project_id)
-        return int(self.conn.execute(sql, args).fetchone()[0])
-
-
-@dataclass(frozen=True)
-class LocalOp(Generic[T]):
-    """One operation: `apply` runs in a write transaction (or a plain read when `write` is False)."""
-
-    apply: Callable[[Rows], T]
-    write: bool = True
-
-
-def _update(
-    key: str,
-    condition: Callable[[Row], bool],
-    change: Callable[[Row], Row],
-    parse: Callable[[Row], T],
-    on_conflict: Callable[[Row | None], T],
-) -> LocalOp[T]:
-    """A conditional update of an existing row (a missing row fails every condition)."""
-
-    def apply(rows: Rows) -> T:
-        row = rows.get(key)
-        if row is None or not condition(row):
-            return on_conflict(row)
-        new = _clean(change(dict(row)))
-        rows.put(new)
-        return parse(new)
+    def apply(rows: Rows) -> bool:
+        if not finish.apply(rows):
+            return False
+        rows.put(callback.to_row())
+        return True
 
     return LocalOp(apply)
 
 
-def _set(fields: Mapping[str, Any], remove: tuple[str, ...] = ()) -> Callable[[Row], Row]:
-    def change(row: Row) -> Row:
-        for name in remove:
-            row.pop(name, None)
-        return row | dict(fields)
-
-    return change
-
-
-class SqliteJobOps(JobRules):
+class SqliteJobOps(JobRules, SqliteRowOps):
     """The operations of shared.job_store.JobOps, one for one, with the same conditions."""
 
     def _live(self, job_id: str, row: Row | None) -> Job | None:
@@ -182,19 +102,19 @@ class SqliteJobOps(JobRules):
         )
 
     def cancel_queued(self, job_id: str) -> LocalOp[Job | None]:
-        return _update(
+        return update_row(
             job_id,
             lambda row: row.get("status") in (_QUEUED, _AWAITING),
-            _set(self._finish_fields(JobStatus.CANCELLED), remove=("progress",)),
+            set_fields(self._finish_fields(JobStatus.CANCELLED), remove=("progress",)),
             self._returned(job_id),
             lambda _: None,
         )
 
     def request_cancel(self, job_id: str) -> LocalOp[Job | None]:
-        return _update(
+        return update_row(
             job_id,
             lambda row: row.get("status") == _PROCESSING,
-            _set({"cancel_requested": True, "updated_at": utc_now_iso()}),
+            set_fields({"cancel_requested": True, "updated_at": utc_now_iso()}),
             self._returned(job_id),
             lambda _: None,
         )
@@ -220,28 +140,28 @@ class SqliteJobOps(JobRules):
         }
         if content_type:
             fields["content_type"] = content_type
-        return _update(
+        return update_row(
             job_id,
             lambda row: row.get("status") == _AWAITING and self._unexpired(row),
-            _set(fields),
+            set_fields(fields),
             self._returned(job_id),
             lambda _: None,
         )
 
     def unstart_upload(self, job_id: str) -> LocalOp[bool]:
-        return _update(
+        return update_row(
             job_id,
             lambda row: row.get("status") == _QUEUED and "owner" not in row,
-            _set({"status": _AWAITING, "updated_at": utc_now_iso()}),
+            set_fields({"status": _AWAITING, "updated_at": utc_now_iso()}),
             lambda _: True,
             lambda _: False,
         )
 
     def fail_upload(self, job_id: str, error: str) -> LocalOp[bool]:
-        return _update(
+        return update_row(
             job_id,
             lambda row: row.get("status") == _AWAITING,
-            _set(self._finish_fields(JobStatus.FAILED, error=error)),
+            set_fields(self._finish_fields(JobStatus.FAILED, error=error)),
             lambda _: True,
             lambda _: False,
         )
@@ -263,10 +183,10 @@ class SqliteJobOps(JobRules):
             "updated_at": utc_now_iso(),
             **({"speaker_names": stored} if stored else {}),
         }
-        return _update(
+        return update_row(
             job_id,
             lambda row: row.get("status") == JobStatus.COMPLETED.value and self._unexpired(row),
-            _set(fields, remove=() if stored else ("speaker_names",)),
+            set_fields(fields, remove=() if stored else ("speaker_names",)),
             self._returned(job_id),
             lambda _: None,
         )
@@ -292,7 +212,7 @@ class SqliteJobOps(JobRules):
                 "attempts": row.get("attempts", 0) + 1,
             }
 
-        return _update(
+        return update_row(
             job_id,
             claimable,
             change,
@@ -305,26 +225,37 @@ class SqliteJobOps(JobRules):
 
     def renew_lease(self, job_id: str, owner: str) -> LocalOp[Job | None]:
         fields = {"lease_expires_at": self.clock() + self.lease_seconds, "updated_at": utc_now_iso()}
-        return _update(job_id, self._owned(owner), _set(fields), self._returned(job_id), lambda _: None)
+        return update_row(
+            job_id, self._owned(owner), set_fields(fields), self._returned(job_id), lambda _: None
+        )
 
     def set_progress(self, job_id: str, owner: str, stage: Stage) -> LocalOp[Job | None]:
         fields = {"progress": stage.value, "updated_at": utc_now_iso()}
-        return _update(job_id, self._owned(owner), _set(fields), self._returned(job_id), lambda _: None)
+        return update_row(
+            job_id, self._owned(owner), set_fields(fields), self._returned(job_id), lambda _: None
+        )
 
-    def _owned_finish(self, job_id: str, owner: str, status: JobStatus, **extra: Any) -> LocalOp[bool]:
-        change = _set(self._finish_fields(status, **extra), remove=("lease_expires_at", "progress"))
-        return _update(job_id, self._owned(owner), change, lambda _: True, lambda _: False)
+    def _owned_finish(
+        self, job_id: str, owner: str, status: JobStatus, callback: OutboxEntry | None = None, **extra: Any
+    ) -> LocalOp[bool]:
+        change = set_fields(self._finish_fields(status, **extra), remove=("lease_expires_at", "progress"))
+        op = update_row(job_id, self._owned(owner), change, lambda _: True, lambda _: False)
+        return _with_callback(op, callback)
 
-    def complete(self, job_id: str, owner: str) -> LocalOp[bool]:
-        return self._owned_finish(job_id, owner, JobStatus.COMPLETED)
+    def complete(self, job_id: str, owner: str, *, callback: OutboxEntry | None = None) -> LocalOp[bool]:
+        return self._owned_finish(job_id, owner, JobStatus.COMPLETED, callback)
 
     def cancel_owned(self, job_id: str, owner: str) -> LocalOp[bool]:
         return self._owned_finish(job_id, owner, JobStatus.CANCELLED)
 
-    def fail_owned(self, job_id: str, owner: str, error: str) -> LocalOp[bool]:
-        return self._owned_finish(job_id, owner, JobStatus.FAILED, error=error)
+    def fail_owned(
+        self, job_id: str, owner: str, error: str, *, callback: OutboxEntry | None = None
+    ) -> LocalOp[bool]:
+        return self._owned_finish(job_id, owner, JobStatus.FAILED, callback, error=error)
 
-    def fail_abandoned(self, job_id: str, error: str) -> LocalOp[bool]:
+    def fail_abandoned(
+        self, job_id: str, error: str, *, callback: OutboxEntry | None = None
+    ) -> LocalOp[bool]:
         now = self.clock()
 
         def abandoned(row: Row) -> bool:
@@ -333,118 +264,26 @@ class SqliteJobOps(JobRules):
                 row.get("status") == _PROCESSING and (lease is None or lease < now)
             )
 
-        change = _set(
+        change = set_fields(
             self._finish_fields(JobStatus.FAILED, error=error), remove=("lease_expires_at", "progress")
         )
-        return _update(job_id, abandoned, change, lambda _: True, lambda _: False)
+        return _with_callback(
+            update_row(job_id, abandoned, change, lambda _: True, lambda _: False), callback
+        )
 
     def release(self, job_id: str, owner: str, *, last_error: str | None = None) -> LocalOp[bool]:
         fields: dict[str, Any] = {"status": _QUEUED, "updated_at": utc_now_iso()}
         if last_error is not None:
             fields["last_error"] = last_error
-        change = _set(fields, remove=("owner", "lease_expires_at", "progress"))
-        return _update(job_id, self._owned(owner), change, lambda _: True, lambda _: False)
+        change = set_fields(fields, remove=("owner", "lease_expires_at", "progress"))
+        return update_row(job_id, self._owned(owner), change, lambda _: True, lambda _: False)
 
     def record_callback(self, job_id: str, attempt: CallbackAttempt, status: str) -> LocalOp[bool]:
         def change(row: Row) -> Row:
             attempts = [*row.get("callback_attempts", []), attempt.model_dump(mode="json")]
             return row | {"callback_status": status, "callback_attempts": attempts}
 
-        return _update(job_id, lambda _: True, change, lambda _: True, lambda _: False)
-
-    # -- other rows (their own key prefix and status): as JobOps.put_row, get_row, delete_row
-    def put_row(
-        self, item: Mapping[str, Any], *, if_absent: bool = False, if_equals: tuple[str, Any] | None = None
-    ) -> LocalOp[bool]:
-        def apply(rows: Rows) -> bool:
-            old = rows.get(item[JOB_PARTITION_KEY])
-            if if_absent and old is not None:
-                return False
-            if if_equals is not None and (old is None or old.get(if_equals[0]) != if_equals[1]):
-                return False
-            rows.put(dict(item))
-            return True
-
-        return LocalOp(apply)
-
-    def get_row(self, key: str) -> LocalOp[Row | None]:
-        return LocalOp(lambda rows: rows.get(key), write=False)
-
-    def delete_row(self, key: str, *, if_equals: tuple[str, Any]) -> LocalOp[bool]:
-        def apply(rows: Rows) -> bool:
-            old = rows.get(key)
-            if old is None or old.get(if_equals[0]) != if_equals[1]:
-                return False
-            rows.delete(key)
-            return True
-
-        return LocalOp(apply)
-
-    # -- fleet registry (`worker#<id>` rows, status "worker")
-    def register_worker(self, record: WorkerRecord) -> LocalOp[None]:
-        row = record.model_dump(mode="json") | {
-            JOB_PARTITION_KEY: worker_key(record.worker_id),
-            "status": WORKER_STATUS,
-            "created_at": record.started_at,
-        }
-        return LocalOp(lambda rows: rows.put(row))
-
-    def deregister_worker(self, worker_id: str) -> LocalOp[None]:
-        return LocalOp(lambda rows: rows.delete(worker_key(worker_id)))
-
-    def live_workers(self) -> LocalOp[list[WorkerRecord]]:
-        def apply(rows: Rows) -> list[WorkerRecord]:
-            found = rows.by_status(WORKER_STATUS, live_at=self.clock())
-            return [WorkerRecord.model_validate(row) for row in found]
-
-        return LocalOp(apply, write=False)
-
-
-class SqliteKeyOps:
-    """The operations of shared.api_keys.KeyOps on the same rows."""
-
-    def create(self, project_id: str, comment: str | None = None) -> tuple[str, LocalOp[ApiKey]]:
-        secret, record, row = new_key(project_id, comment)
-
-        def apply(rows: Rows) -> ApiKey:
-            if rows.get(row[JOB_PARTITION_KEY]) is not None:
-                raise JobStateConflict("that key exists already")
-            rows.put(row)
-            return record
-
-        return secret, LocalOp(apply)
-
-    def lookup(self, secret: str) -> LocalOp[ApiKey | None]:
-        def apply(rows: Rows) -> ApiKey | None:
-            row = rows.get(f"{API_KEY_PREFIX}{hash_key(secret)}")
-            return ApiKey.model_validate(row) if row and row.get("status") == API_KEY_STATUS else None
-
-        return LocalOp(apply, write=False)
-
-    def list_keys(self) -> LocalOp[list[tuple[str, ApiKey]]]:
-        def apply(rows: Rows) -> list[tuple[str, ApiKey]]:
-            found = rows.by_status(API_KEY_STATUS)
-            return [(row[JOB_PARTITION_KEY], ApiKey.model_validate(row)) for row in found]
-
-        return LocalOp(apply, write=False)
-
-    def revoke(self, row_key: str) -> LocalOp[bool]:
-        def change(row: Row) -> Row:
-            return row if row.get("revoked_at") else row | {"revoked_at": utc_now_iso()}
-
-        return _update(
-            row_key, lambda row: row.get("status") == API_KEY_STATUS, change, lambda _: True, lambda _: False
-        )
-
-
-def _run(db: Database, op: LocalOp[T]) -> T:
-    try:
-        if not op.write:
-            return op.apply(Rows(db.read()))
-        with db.write() as conn:
-            return op.apply(Rows(conn))
-    except sqlite3.OperationalError as error:  # locked or busy past the timeout: retry later
-        raise TransientError(f"SQLite: {error}") from error
+        return update_row(job_id, lambda _: True, change, lambda _: True, lambda _: False)
 
 
 class SqliteJobStore:
@@ -454,9 +293,10 @@ class SqliteJobStore:
         self.db = db
         self.ops = SqliteJobOps(settings, clock=clock)
         self.keys = SqliteKeyOps()
+        self.outbox = SqliteOutboxOps(settings, clock=clock)
 
     def run(self, op: LocalOp[T]) -> T:
-        return _run(self.db, op)
+        return run_op(self.db, op)
 
     def get(self, job_id: str) -> Job:
         return self.run(self.ops.get(job_id))
@@ -474,11 +314,12 @@ class AsyncSqliteJobStore:
         self.db = db
         self.ops = SqliteJobOps(settings, clock=clock)
         self.keys = SqliteKeyOps()
+        self.outbox = SqliteOutboxOps(settings, clock=clock)
 
     async def run(self, op: LocalOp[T]) -> T:
         if not op.write:
-            return _run(self.db, op)
-        return await asyncio.to_thread(_run, self.db, op)
+            return run_op(self.db, op)
+        return await asyncio.to_thread(run_op, self.db, op)
 
     async def get(self, job_id: str) -> Job:
         return await self.run(self.ops.get(job_id))
