@@ -15,12 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from api_lambda.sniff import check_upload_head
-from api_lambda.submission import SubmitForm
 from shared.errors import InvalidAudio, InvalidParameter
 from shared.jobs import OpenAIOptions
 from shared.languages import normalize_language
 from shared.model_catalog import english_only
 from shared.openai_format import DIARIZE_MODELS, OPENAI_MODELS, ResponseFormat
+from shared.options import JobParameters
 from shared.settings import Settings
 
 MAX_SPEAKERS = 4  # OpenAI's limit for known_speaker_names[]
@@ -59,7 +59,7 @@ class Reference:
 
 @dataclass(frozen=True)
 class OpenAIRequest:
-    form: SubmitForm  # model and language, resolved like POST /jobs
+    form: JobParameters  # model and language, resolved like POST /jobs
     options: OpenAIOptions
     response_format: ResponseFormat
     words: bool = False
@@ -278,7 +278,7 @@ def parse_transcription(fields: Mapping[str, Sequence[str]], settings: Settings)
         **_chunking(f),
     )
     return OpenAIRequest(
-        form=SubmitForm(whisper_model=whisper_model, language=_language(f)),
+        form=JobParameters(whisper_model=whisper_model, language=_language(f)),
         options=options,
         response_format=response_format,
         words="word" in granularities,
@@ -314,7 +314,7 @@ def parse_translation(fields: Mapping[str, Sequence[str]], settings: Settings) -
         temperatures=_temperatures(f.one("temperature")),
     )
     return OpenAIRequest(
-        form=SubmitForm(whisper_model=whisper_model),
+        form=JobParameters(whisper_model=whisper_model),
         options=options,
         response_format=response_format,
         segments=True,
