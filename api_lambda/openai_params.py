@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from api_lambda.intake import SpeakerSample
 from api_lambda.sniff import check_upload_head
 from shared.errors import InvalidAudio, InvalidParameter
 from shared.jobs import OpenAIOptions
@@ -51,13 +52,6 @@ class OpenAIParamError(InvalidParameter):
 
 
 @dataclass(frozen=True)
-class Reference:
-    name: str
-    audio: bytes
-    content_type: str
-
-
-@dataclass(frozen=True)
 class OpenAIRequest:
     form: JobParameters  # model and language, resolved like POST /jobs
     options: OpenAIOptions
@@ -65,7 +59,7 @@ class OpenAIRequest:
     words: bool = False
     segments: bool = False
     include_logprobs: bool = False
-    references: tuple[Reference, ...] = field(default=())
+    references: tuple[SpeakerSample, ...] = field(default=())
 
 
 def _base_name(name: str) -> str:
@@ -165,7 +159,7 @@ def _chunking(fields: _Fields) -> dict[str, float | int | None]:
     return {"vad_threshold": threshold, "vad_speech_pad_ms": pad, "vad_min_silence_ms": silence}
 
 
-def _references(fields: _Fields) -> tuple[Reference, ...]:
+def _references(fields: _Fields) -> tuple[SpeakerSample, ...]:
     names = [n.strip() for n in fields.all("known_speaker_names")]
     urls = fields.all("known_speaker_references")
     if not names and not urls:
@@ -198,7 +192,7 @@ def _references(fields: _Fields) -> tuple[Reference, ...]:
             check_upload_head(audio, param)
         except InvalidAudio as error:
             raise OpenAIParamError(error.message, param) from error
-        references.append(Reference(name, audio, match["type"] or "application/octet-stream"))
+        references.append(SpeakerSample(name, audio, match["type"] or "application/octet-stream"))
     return tuple(references)
 
 

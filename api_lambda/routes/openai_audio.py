@@ -26,7 +26,7 @@ from api_lambda.auth import Principal, PrincipalDep
 from api_lambda.aws import AwsClients
 from api_lambda.deps import AwsDep, LambdaModeDep, SettingsDep
 from api_lambda.fleet import fleet_capabilities
-from api_lambda.intake import JobExtras, SpeakerSample, UploadStream
+from api_lambda.intake import JobExtras, UploadStream
 from api_lambda.openai_errors import openai_error, openai_response
 from api_lambda.openai_params import (
     MAX_REFERENCE_BYTES,
@@ -112,8 +112,7 @@ async def _submit(
         content_type=well_formed_media_type(upload.content_type),
         size=upload.size,
     )
-    samples = tuple(SpeakerSample(r.name, r.audio, r.content_type) for r in parsed.references[:MAX_SPEAKERS])
-    extras = JobExtras(openai=parsed.options, known_speakers=samples)
+    extras = JobExtras(openai=parsed.options, known_speakers=parsed.references[:MAX_SPEAKERS])
     try:
         return await intake.submit(
             aws, source, parsed.form, principal, lambda_mode=lambda_mode, extras=extras, job_id=job_id
