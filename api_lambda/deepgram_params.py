@@ -14,25 +14,24 @@ from dataclasses import dataclass
 
 from api_lambda.deepgram_features import PARTIAL, parse_features, warning
 from api_lambda.raw_audio import RawAudio, parse_raw_audio
-from api_lambda.submission import SubmitForm
 from shared.deepgram_models import accepted_names, explicit_whisper, is_family
 from shared.errors import InvalidParameter
 from shared.fleet import FleetCapabilities
 from shared.jobs import CallbackTarget, ListenOptions
 from shared.model_catalog import KNOWN_MODELS
+from shared.options import DEFAULT_UTT_SPLIT, MAX_SECONDS, JobParameters
 from shared.settings import Settings
 from shared.url_policy import UrlFetchError, check_url
 
 BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
 CALLBACK_METHODS = ("POST", "PUT")
 DIARIZE_MODELS = ("latest", "v1", "v2")
-MAX_SECONDS = 3600.0  # the largest duration a parameter in seconds (utt_split) may name
 _INTENSIFIER = re.compile(r":-?\d+(\.\d+)?$")
 
 
 @dataclass(frozen=True)
 class ListenRequest:
-    form: SubmitForm  # model and language, resolved like POST /jobs
+    form: JobParameters  # model and language, resolved like POST /jobs
     listen: ListenOptions
     callback: CallbackTarget | None
     raw_audio: RawAudio | None = None  # `encoding` (+ `sample_rate`, `channels`) of a headerless body
@@ -159,7 +158,7 @@ def parse_listen_params(params: Mapping[str, Sequence[str]], settings: Settings)
         smart_format=smart_format,
         paragraphs=p.flag("paragraphs"),
         utterances=p.flag("utterances"),
-        utt_split=p.number("utt_split", 0.8),
+        utt_split=p.number("utt_split", DEFAULT_UTT_SPLIT),
         detect_language=detect,
         multichannel=p.flag("multichannel"),
         keyterms=tuple(dict.fromkeys(k.strip() for k in keyterms if k.strip())),
@@ -169,7 +168,7 @@ def parse_listen_params(params: Mapping[str, Sequence[str]], settings: Settings)
         warnings=(*detect_warnings, *diarize_warnings, *warnings),
         **features,
     )
-    form = SubmitForm(whisper_model=model, language=_language(p, detect))
+    form = JobParameters(whisper_model=model, language=_language(p, detect))
     return ListenRequest(
         form=form,
         listen=listen,

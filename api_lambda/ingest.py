@@ -1,4 +1,5 @@
-"""The ingest Lambda: S3 ObjectCreated events on uploads/ and incoming/ become queued jobs.
+"""Ingest: objects written to the bucket become jobs. The ingest Lambda's S3 ObjectCreated events
+on uploads/ and incoming/, and the drop folder's jobs (also `GET /jobs?source_key=`).
 
 `handler` is what AWS invokes (S3 → Lambda); the emulator's ingest consumer
 (`onebox/ingest_consumer.py`) hands `process_event` the same event bodies from SQS. Per object:
@@ -23,13 +24,27 @@ from typing import Any
 
 from aiobotocore.session import get_session
 
-from api_lambda.admission import REFUSALS, admit_drop, head_object, live_job, start_upload
 from api_lambda.aws import AwsClients, open_clients
-from shared.errors import ServiceError
-from shared.ingestion import ObjectCreated, is_drop_key, object_events, parse_upload_key
-from shared.jobs import JobStatus
+from api_lambda.fleet import fleet_capabilities, resolve_options
+from api_lambda.intake import live_job, send, upload_arrived
+from api_lambda.object_checks import REFUSALS, check_object, head_object, may_use_drop_key
+from shared.errors import JobNotFound, JobStateConflict, ServiceError
+from shared.ingestion import (
+    ObjectCreated,
+    drop_job_id,
+    drop_parameters,
+    drop_project,
+    drop_result_key,
+    is_drop_key,
+    object_events,
+    parse_upload_key,
+    valid_key,
+)
+from shared.jobs import Job, JobOptions, JobStatus
 from shared.logging import configure_logging, get_logger
-from shared.resources import UPLOADS_PREFIX
+from shared.options import JobParameters
+from shared.ports import StoredObject
+from shared.resources import INCOMING_PREFIX, UPLOADS_PREFIX
 from shared.settings import get_settings
 
 log = get_logger(__name__)
@@ -61,7 +76,7 @@ async def _presigned_or_own(aws: AwsClients, created: ObjectCreated) -> Outcome:
     if job.status is not JobStatus.AWAITING_UPLOAD:
         return Outcome.DUPLICATE
     try:
-        started = await start_upload(aws, job)
+        started = await upload_arrived(aws, job)
     except REFUSALS:
         return Outcome.REFUSED
     except ServiceError as error:
@@ -69,6 +84,77 @@ async def _presigned_or_own(aws: AwsClients, created: ObjectCreated) -> Outcome:
             raise
         return Outcome.GONE  # UploadNotReceived: deleted since the event
     return Outcome.QUEUED if started is not None else Outcome.DUPLICATE
+
+
+# --- the drop folder -------------------------------------------------------------------------------------
+async def admit_drop(aws: AwsClients, stored: StoredObject) -> Job | None:
+    """A job for an object dropped under incoming/: queued, or failed with the reason. None when
+    this very object already has a live job (a repeated event). The object is left alone either
+    way (the drop folder is the user's; a lifecycle rule expires it): a refused one stays, so
+    `GET /jobs?source_key=` finds its failed job and the reason. Its id derives from the object,
+    so repeated events create it once."""
+    settings, ops = aws.settings, aws.store.ops
+    job_id = drop_job_id(stored.bucket, stored.key, stored.etag, stored.metadata)
+    if await live_job(aws, job_id) is not None:
+        return None
+    fields = {
+        "upload_key": stored.key,
+        "filename": stored.filename,
+        "size_bytes": stored.size,
+        "content_type": stored.content_type,
+    }
+    project = {"project_id": drop_project(stored.key, settings.drop_folder_prefixes)}
+    options = JobOptions(whisper_model=settings.default_whisper_model)  # kept only if refused early
+    try:
+        params = JobParameters(**drop_parameters(stored.metadata))
+        options = resolve_options(params, settings, await fleet_capabilities(aws, settings))
+        await check_object(aws, stored, limit=settings.max_upload_bytes)
+    except REFUSALS as refusal:
+        job = ops.refused_job(ops.queued_job(job_id, options, **fields), refusal.message).model_copy(
+            update=project
+        )
+        try:
+            await aws.store.run(ops.create(job, replace_expired=True))
+        except JobStateConflict:
+            return None
+        log.info("drop_refused", job_id=job_id, key=stored.key, error=refusal.message)
+        return job
+    job = ops.queued_job(job_id, options, **fields).model_copy(
+        update={"result_copy_key": drop_result_key(stored.key), **project}
+    )
+    try:
+        await aws.store.run(ops.create(job, replace_expired=True))
+    except JobStateConflict:
+        return None
+    try:
+        await send(aws, job)
+    except BaseException:
+        await aws.store.run(ops.forget_unsent(job_id))  # a retried event can create it again
+        raise
+    log.info("drop_queued", job_id=job_id, key=stored.key, result=job.result_copy_key)
+    return job
+
+
+async def drop_job(aws: AwsClients, key: str, project_id: str | None = None) -> Job:
+    """The job of the object now at `key` under incoming/ (`GET /jobs?source_key=`). One answer,
+    JobNotFound for the key, whether there is no object, no job, or it is another project's."""
+    not_found = JobNotFound(f"for {key}")
+    if (
+        not key.startswith(INCOMING_PREFIX)
+        or not valid_key(key)
+        or not may_use_drop_key(aws, key, project_id)
+    ):
+        raise not_found
+    stored = await head_object(aws, aws.settings.bucket_name, key)
+    if stored is None:
+        raise not_found
+    try:
+        job = await aws.store.get(drop_job_id(stored.bucket, stored.key, stored.etag, stored.metadata))
+    except JobNotFound:
+        raise not_found from None
+    if project_id is not None and job.project_id != project_id:
+        raise not_found
+    return job
 
 
 async def _dropped(aws: AwsClients, created: ObjectCreated) -> Outcome:

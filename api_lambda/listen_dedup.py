@@ -84,3 +84,28 @@ class Fingerprints:
             f"{FINGERPRINT_PREFIX}{digest}", if_equals=("target_job_id", job_id)
         )
         await self.aws.store.run(op)
+
+
+class ListenDedup:
+    """`intake.Dedup` for one `/v1/listen` request: its fingerprint is the audio's identity with
+    the caller's project and key and the request's query parameters."""
+
+    def __init__(
+        self,
+        fingerprints: Fingerprints,
+        project_id: str | None,
+        key_id: str | None,
+        params: Mapping[str, Sequence[str]],
+    ) -> None:
+        self.fingerprints = fingerprints
+        self.scope = (project_id, key_id)
+        self.params = params
+
+    def _digest(self, source: str) -> str:
+        return fingerprint(*self.scope, source, self.params)
+
+    async def claim(self, source: str, job_id: str) -> str | None:
+        return await self.fingerprints.claim(self._digest(source), job_id)
+
+    async def release(self, source: str, job_id: str) -> None:
+        await self.fingerprints.release(self._digest(source), job_id)

@@ -14,13 +14,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from api_lambda.intake import SpeakerSample
 from api_lambda.sniff import check_upload_head
-from api_lambda.submission import SubmitForm
 from shared.errors import InvalidAudio, InvalidParameter
 from shared.jobs import OpenAIOptions
 from shared.languages import normalize_language
 from shared.model_catalog import english_only
 from shared.openai_format import DIARIZE_MODELS, OPENAI_MODELS, ResponseFormat
+from shared.options import JobParameters
 from shared.settings import Settings
 
 MAX_SPEAKERS = 4  # OpenAI's limit for known_speaker_names[]
@@ -51,21 +52,14 @@ class OpenAIParamError(InvalidParameter):
 
 
 @dataclass(frozen=True)
-class Reference:
-    name: str
-    audio: bytes
-    content_type: str
-
-
-@dataclass(frozen=True)
 class OpenAIRequest:
-    form: SubmitForm  # model and language, resolved like POST /jobs
+    form: JobParameters  # model and language, resolved like POST /jobs
     options: OpenAIOptions
     response_format: ResponseFormat
     words: bool = False
     segments: bool = False
     include_logprobs: bool = False
-    references: tuple[Reference, ...] = field(default=())
+    references: tuple[SpeakerSample, ...] = field(default=())
 
 
 def _base_name(name: str) -> str:
@@ -165,7 +159,7 @@ def _chunking(fields: _Fields) -> dict[str, float | int | None]:
     return {"vad_threshold": threshold, "vad_speech_pad_ms": pad, "vad_min_silence_ms": silence}
 
 
-def _references(fields: _Fields) -> tuple[Reference, ...]:
+def _references(fields: _Fields) -> tuple[SpeakerSample, ...]:
     names = [n.strip() for n in fields.all("known_speaker_names")]
     urls = fields.all("known_speaker_references")
     if not names and not urls:
@@ -198,7 +192,7 @@ def _references(fields: _Fields) -> tuple[Reference, ...]:
             check_upload_head(audio, param)
         except InvalidAudio as error:
             raise OpenAIParamError(error.message, param) from error
-        references.append(Reference(name, audio, match["type"] or "application/octet-stream"))
+        references.append(SpeakerSample(name, audio, match["type"] or "application/octet-stream"))
     return tuple(references)
 
 
@@ -278,7 +272,7 @@ def parse_transcription(fields: Mapping[str, Sequence[str]], settings: Settings)
         **_chunking(f),
     )
     return OpenAIRequest(
-        form=SubmitForm(whisper_model=whisper_model, language=_language(f)),
+        form=JobParameters(whisper_model=whisper_model, language=_language(f)),
         options=options,
         response_format=response_format,
         words="word" in granularities,
@@ -314,7 +308,7 @@ def parse_translation(fields: Mapping[str, Sequence[str]], settings: Settings) -
         temperatures=_temperatures(f.one("temperature")),
     )
     return OpenAIRequest(
-        form=SubmitForm(whisper_model=whisper_model),
+        form=JobParameters(whisper_model=whisper_model),
         options=options,
         response_format=response_format,
         segments=True,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from shared import jobs as shared_jobs
 from shared.jobs import JobStatus
+from shared.options import JobParameters
 from shared.stages import Stage
 
 
@@ -50,15 +50,7 @@ class ErrorBody(BaseModel):
 
 
 # --- presigned uploads and jobs from objects in S3 (routes/uploads.py) -----------------------------
-class JobParameters(shared_jobs.JobParameters):
-    """The `POST /jobs` form fields as JSON, validated like the form (`api_lambda.submission`)."""
-
-    model_config = ConfigDict(frozen=False)
-
-    def parameters_given(self) -> set[str]:
-        return self.model_fields_set & set(JobParameters.model_fields)
-
-
+# The JSON bodies take the `POST /jobs` form fields (`shared.options.JobParameters`) as well.
 class UploadRequest(JobParameters):
     filename: str = Field("audio", description="Name of the file (its extension helps the decoder)")
     content_type: str | None = Field(

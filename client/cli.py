@@ -14,18 +14,18 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 from tqdm import tqdm
 
 from shared.exporters import ExportFormat
+from shared.options import JobParameters
 from shared.stages import PIPELINE_STAGES
 
 DEFAULT_URL = "http://localhost:8001"
 DEFAULT_FORMATS = "json,srt,vtt,txt"
 SUFFIXES = {fmt: fmt.value for fmt in ExportFormat}  # result.json, result.srt, ...
-FORM_OPTIONS = ("whisper_model", "language", "num_speakers", "min_speakers", "max_speakers")
 
 
 class ClientError(Exception):
@@ -43,11 +43,22 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     run.add_argument("--formats", default=DEFAULT_FORMATS, help=f"what to save (default {DEFAULT_FORMATS})")
     run.add_argument("--output-dir", type=Path, default=Path("."), help="where to save (default: here)")
     run.add_argument("--poll-seconds", type=float, default=1.0)
-    run.add_argument("--whisper-model", dest="whisper_model")
-    run.add_argument("--language")
-    for name in ("num_speakers", "min_speakers", "max_speakers"):
-        run.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int)
+    _add_job_parameters(run)
     return parser.parse_args(argv)
+
+
+def _add_job_parameters(parser: argparse.ArgumentParser) -> None:
+    """A flag for each `POST /jobs` form field (shared.options.JobParameters); sent only when given,
+    so the server's defaults apply to the rest."""
+    for name, field in JobParameters.model_fields.items():
+        flag = f"--{name.replace('_', '-')}"
+        kind = next(arg for arg in (*get_args(field.annotation), field.annotation) if arg is not type(None))
+        if kind is bool:
+            parser.add_argument(
+                flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=field.description
+            )
+        else:
+            parser.add_argument(flag, dest=name, type=kind, default=None, help=field.description)
 
 
 def _formats(text: str) -> list[ExportFormat]:
@@ -70,7 +81,7 @@ def _checked(response: httpx.Response) -> httpx.Response:
 
 
 def submit(client: httpx.Client, path: Path, options: dict[str, Any]) -> str:
-    form = {k: str(v) for k, v in options.items() if v is not None}
+    form = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in options.items() if v is not None}
     with path.open("rb") as audio:
         answer = _checked(client.post("/jobs", files={"file": (path.name, audio)}, data=form))
     return answer.json()["job_id"]
@@ -118,7 +129,7 @@ def transcribe(args: argparse.Namespace) -> int:
     with httpx.Client(
         base_url=args.url, headers=headers, timeout=httpx.Timeout(60.0, connect=10.0)
     ) as client:
-        job_id = submit(client, args.file, {name: getattr(args, name) for name in FORM_OPTIONS})
+        job_id = submit(client, args.file, {name: getattr(args, name) for name in JobParameters.model_fields})
         print(f"job {job_id}", file=sys.stderr)
         if not args.wait:
             print(job_id)

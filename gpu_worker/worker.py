@@ -56,30 +56,7 @@ name contains <text>; `hold@<text>` blocks such a job at its first stage until i
 def _pipeline_options(job: Job, known_speakers: tuple[tuple[str, Path], ...] = ()) -> Any:
     from gpu_worker.pipeline.options import PipelineOptions
 
-    common = job.options.model_dump()  # the seed's options are PipelineOptions fields of the same names
-    if job.openai is not None:  # a /v1/audio job: Whisper's decoding options, diarize when asked
-        openai = job.openai
-        return PipelineOptions(
-            **common,
-            diarize=openai.diarize,
-            initial_prompt=openai.initial_prompt,
-            hotwords=openai.hotwords,
-            task=openai.task,
-            temperatures=openai.temperatures,
-            vad_threshold=openai.vad_threshold,
-            vad_speech_pad_ms=openai.vad_speech_pad_ms,
-            vad_min_silence_ms=openai.vad_min_silence_ms,
-            known_speakers=known_speakers,
-        )
-    listen = job.listen  # a /v1/listen job: Deepgram's diarize (default off), utt_split, key terms
-    if listen is None:  # a /jobs job: the seed's options, always diarized
-        return PipelineOptions(**common)
-    return PipelineOptions(
-        **common,
-        diarize=listen.diarize,
-        utt_split=listen.utt_split,
-        hotwords=", ".join(listen.keyterms) if listen.keyterms else None,
-    )
+    return PipelineOptions(**job.transcription_options().model_dump(), known_speakers=known_speakers)
 
 
 def _local_name(job: Job) -> str:

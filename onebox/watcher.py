@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from api_lambda.admission import admit_drop
 from api_lambda.aws import AwsClients, open_clients
+from api_lambda.ingest import admit_drop
 from shared.embedded.blobs import FileBlobs
 from shared.embedded.db import Database
 from shared.embedded.housekeeping import purge_expired

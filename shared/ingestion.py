@@ -2,7 +2,7 @@
 of presigned uploads and of the `incoming/` drop folder, drop-folder job ids and parameters, and
 which content types may be audio.
 
-The I/O (HeadObject, the job store, the queue) is in `api_lambda/admission.py`; the ingest Lambda
+The I/O (HeadObject, the job store, the queue) is in `api_lambda/ingest.py`; the ingest Lambda
 (`api_lambda/ingest.py`) and the emulator's ingest consumer both start from `object_events`.
 """
 
@@ -20,7 +20,7 @@ from urllib.parse import unquote_plus
 from pydantic import ValidationError
 
 from shared.errors import InvalidAudio, InvalidParameter, ServiceError
-from shared.jobs import JobParameters
+from shared.options import JobParameters
 from shared.resources import INCOMING_PREFIX, RESULTS_PREFIX, UPLOADS_PREFIX, upload_key
 
 PRESIGNED_SEGMENT = "presigned"

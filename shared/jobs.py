@@ -12,8 +12,9 @@ import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict
 
+from shared.options import DEFAULT_UTT_SPLIT, JobOptions, Seconds, Task, Temperature, TranscriptionOptions
 from shared.stages import Stage
 
 
@@ -31,48 +32,6 @@ class JobStatus(StrEnum):
 
 
 FINISHED: frozenset[JobStatus] = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
-
-
-class JobParameters(BaseModel):
-    """What a request may ask for (the `POST /jobs` form fields, `POST /uploads` JSON, drop-folder
-    metadata), before defaults are applied. Only types are checked here: ranges, models and
-    languages are checked, with messages naming the choices, by `api_lambda.submission`."""
-
-    model_config = ConfigDict(frozen=True)
-
-    whisper_model: str | None = None
-    language: str | None = None
-    stemming: bool | None = None
-    suppress_numerals: bool = False
-    batch_size: int | None = None
-    num_speakers: int | None = None
-    min_speakers: int | None = None
-    max_speakers: int | None = None
-
-
-class JobOptions(BaseModel):
-    """The request's pipeline options, validated by the API and resolved against its defaults.
-
-    Stored with the job (not in the queue message) so the table is the one source of truth.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    whisper_model: str
-    language: str | None = None
-    stemming: bool = False
-    suppress_numerals: bool = False
-    batch_size: int = Field(1, ge=1, le=64)
-    num_speakers: int | None = Field(None, ge=1, le=32)
-    min_speakers: int | None = Field(None, ge=1, le=32)
-    max_speakers: int | None = Field(None, ge=1, le=32)
-
-    @model_validator(mode="after")
-    def _speaker_bounds_agree(self) -> JobOptions:
-        low, high = self.min_speakers, self.max_speakers
-        if low is not None and high is not None and low > high:
-            raise ValueError(f"min_speakers ({low}) is greater than max_speakers ({high})")
-        return self
 
 
 class ListenWarning(BaseModel):
@@ -97,7 +56,7 @@ class ListenOptions(BaseModel):
     smart_format: bool = False
     paragraphs: bool = False
     utterances: bool = False
-    utt_split: float = Field(0.8, gt=0, le=3600, allow_inf_nan=False)
+    utt_split: Seconds = DEFAULT_UTT_SPLIT
     detect_language: bool = False
     multichannel: bool = False
     keyterms: tuple[str, ...] = ()  # `keyterm` and `keywords`, given to Whisper as hotwords
@@ -132,16 +91,20 @@ class OpenAIOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     requested_model: str  # the OpenAI-side name (`whisper-1`, `gpt-4o-transcribe-diarize`, `base`, ...)
-    task: str = "transcribe"  # or "translate" (into English)
+    task: Task = "transcribe"
     diarize: bool = False
     initial_prompt: str | None = None
     hotwords: str | None = None  # `keywords[]`
-    temperatures: tuple[float, ...] = ()  # empty: faster-whisper's default fallback schedule
+    temperatures: tuple[Temperature, ...] = ()  # empty: faster-whisper's default fallback schedule
     vad_threshold: float | None = None  # chunking_strategy server_vad, as faster-whisper VadOptions
     vad_speech_pad_ms: int | None = None
     vad_min_silence_ms: int | None = None
     stream: bool = False  # publish the transcript segment by segment while decoding
     known_speakers: tuple[KnownSpeaker, ...] = ()
+
+
+# OpenAIOptions fields that are pipeline options of the same names.
+_OPENAI_PIPELINE_FIELDS = set(OpenAIOptions.model_fields) & set(TranscriptionOptions.model_fields)
 
 
 class CallbackTarget(BaseModel):
@@ -198,6 +161,22 @@ class Job(BaseModel):
     # Names given to diarized speakers (`PUT /jobs/{id}/speakers`): Deepgram speaker id as a
     # string (DynamoDB map keys are strings) → display name, used by the exports.
     speaker_names: dict[str, str] | None = None
+
+    def transcription_options(self) -> TranscriptionOptions:
+        """What the pipeline is asked to do: the seed's options (always diarized), or for a
+        `/v1/listen` job Deepgram's diarize (default off), utt_split and key terms, or for a
+        `/v1/audio` job Whisper's decoding options and diarize when asked."""
+        common = self.options.model_dump()
+        if self.openai is not None:
+            extras = self.openai.model_dump(include=_OPENAI_PIPELINE_FIELDS)
+            return TranscriptionOptions(**common, **extras)
+        if self.listen is not None:
+            listen = self.listen
+            hotwords = ", ".join(listen.keyterms) if listen.keyterms else None
+            return TranscriptionOptions(
+                **common, diarize=listen.diarize, utt_split=listen.utt_split, hotwords=hotwords
+            )
+        return TranscriptionOptions(**common)
 
     @property
     def first_stage(self) -> Stage:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from shared.errors import InvalidParameter
+from shared.model_catalog import english_only
+
 WHISPER_LANGUAGES: frozenset[str] = frozenset(
     (
         "af",
@@ -113,6 +116,23 @@ def normalize_language(code: str | None) -> str | None:
     if code is None or not code.strip():
         return None
     return code.strip().lower().replace("_", "-").split("-", 1)[0]
+
+
+def check_language(language: str | None, model: str) -> str | None:
+    """The Whisper code of a requested language (None: detect it), or InvalidParameter naming the
+    choices: an unknown code, or another language than English for an English-only model."""
+    code = normalize_language(language)
+    if code is not None and code not in WHISPER_LANGUAGES:
+        raise InvalidParameter(
+            f"Unknown language '{language}'. Use a Whisper language code "
+            f"({', '.join(sorted(WHISPER_LANGUAGES))}) or leave it out to detect the language"
+        )
+    if code not in (None, "en") and english_only(model):
+        raise InvalidParameter(
+            f"whisper_model '{model}' only transcribes English, but language '{code}' was requested; "
+            f"use a multilingual model such as '{model.removesuffix('.en')}'"
+        )
+    return code
 
 
 # Whisper's own language names (openai-whisper's `tokenizer.LANGUAGES`), which OpenAI's

@@ -14,6 +14,8 @@ import platformdirs
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.options import DEFAULT_BATCH_SIZE, BatchSize
+
 APP_NAME = "whisper-diarization"
 # Set by AWS where the service runs as a deployment (Lambda, ECS tasks): the AWS backend.
 _DEPLOYMENT_MARKERS = (
@@ -168,8 +170,8 @@ class Settings(BaseSettings):
     allow_model_download: bool = False
     default_whisper_model: str = "tiny.en"
     default_stemming: StemmingDefault = StemmingDefault.AUTO
-    default_batch_size: int = Field(1, ge=1, le=64)
-    """Sequential decoding unless asked: see gpu_worker.pipeline.options.DEFAULT_BATCH_SIZE."""
+    default_batch_size: BatchSize = DEFAULT_BATCH_SIZE
+    """Sequential decoding unless asked: see shared.options.DEFAULT_BATCH_SIZE."""
     diarizer: DiarizerChoice = DiarizerChoice.AUTO
     speaker_encoder: SpeakerEncoderChoice = SpeakerEncoderChoice.AUTO
     device: DeviceChoice = DeviceChoice.AUTO

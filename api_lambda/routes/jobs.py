@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 import json
-from contextlib import AsyncExitStack
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
-from api_lambda.auth import PrincipalDep, visible_job
+from api_lambda import intake
+from api_lambda.auth import Principal, PrincipalDep, visible_job
+from api_lambda.aws import AwsClients
 from api_lambda.deps import AwsDep, LambdaModeDep, SettingsDep
-from api_lambda.enqueue import enqueue
-from api_lambda.fleet import fleet_capabilities
+from api_lambda.intake import UploadStream
 from api_lambda.schemas import ErrorBody, JobCreated, JobFromS3, JobState, Message
-from api_lambda.sniff import SNIFF_BYTES, check_upload_head
-from api_lambda.submission import SubmitForm, resolve_options
-from api_lambda.upload_guard import upload_limit
 from shared.deepgram import DeepgramResponse
 from shared.errors import JobStateConflict
 from shared.exporters import MEDIA_TYPES, ExportFormat, export
-from shared.filenames import display_name
 from shared.ingestion import well_formed_media_type
-from shared.jobs import JobStatus, new_job_id
-from shared.resources import result_key, upload_key
+from shared.jobs import Job, JobStatus
+from shared.options import JobParameters
+from shared.resources import result_key
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -48,69 +45,29 @@ DELETE_ATTEMPTS = 5  # re-reads when the job changes state under a DELETE
     },
 )
 async def submit_job(
-    settings: SettingsDep,
     aws: AwsDep,
     lambda_mode: LambdaModeDep,
     principal: PrincipalDep,
     file: Annotated[UploadFile, File(description="Audio or video (wav, mp3, webm, m4a, ...)")],
-    whisper_model: Annotated[str | None, Form(description="Default: DEFAULT_WHISPER_MODEL")] = None,
-    language: Annotated[str | None, Form(description="Whisper language code; empty: detect")] = None,
-    stemming: Annotated[
-        bool | None, Form(description="Separate vocals first (default: DEFAULT_STEMMING)")
-    ] = None,
-    suppress_numerals: Annotated[bool, Form()] = False,
-    batch_size: Annotated[int | None, Form(description="1..64 (default: DEFAULT_BATCH_SIZE, 1)")] = None,
-    num_speakers: Annotated[int | None, Form(description="Exact speaker count, if known")] = None,
-    min_speakers: Annotated[int | None, Form()] = None,
-    max_speakers: Annotated[int | None, Form()] = None,
+    params: Annotated[JobParameters, Form()],
 ) -> JobCreated:
     """Queue a file for transcription and diarization. Nothing is stored unless all of it is."""
-    form = SubmitForm(
-        whisper_model=whisper_model,
-        language=language,
-        stemming=stemming,
-        suppress_numerals=suppress_numerals,
-        batch_size=batch_size,
-        num_speakers=num_speakers,
-        min_speakers=min_speakers,
-        max_speakers=max_speakers,
+    source = UploadStream(
+        read=file.read,
+        filename=file.filename,
+        content_type=well_formed_media_type(file.content_type),  # passed on to S3: never a raw header
+        size=file.size,
     )
-    options = resolve_options(form, settings, await fleet_capabilities(aws, settings))
-    limit, too_large = upload_limit(settings, lambda_mode)
-    if file.size is not None and file.size > limit:
-        raise too_large
-    filename = display_name(file.filename)
-    content_type = well_formed_media_type(file.content_type)  # passed on to S3: never a raw header
-    head = await file.read(SNIFF_BYTES)
-    check_upload_head(head, filename)
+    job = await intake.submit(aws, source, params, principal, lambda_mode=lambda_mode)
+    return JobCreated(job_id=job.job_id, position=await queue_position(aws, job, principal))
 
-    job_id = new_job_id()
-    key = upload_key(job_id, filename)
+
+async def queue_position(aws: AwsClients, job: Job, principal: Principal) -> int:
+    """How many of the caller's jobs are queued before this one."""
     ops = aws.store.ops
-    async with AsyncExitStack() as undo:  # on any failure, remove what was written so far
-        size = await aws.blobs.upload_stream(
-            key,
-            file.read,
-            first_chunk=head,
-            limit=limit,
-            too_large=lambda: too_large,
-            content_type=content_type,
-        )
-        undo.push_async_callback(aws.blobs.delete, key)
-        job = ops.queued_job(
-            job_id,
-            options,
-            upload_key=key,
-            filename=filename,
-            size_bytes=size,
-            content_type=content_type,
-        ).model_copy(update={"project_id": principal.project_id})
-        await enqueue(aws, settings, job, undo)
-        undo.pop_all()
-    position = await aws.store.run(
+    return await aws.store.run(
         ops.count(JobStatus.QUEUED, created_before=job.created_at, project_id=principal.project_id)
     )
-    return JobCreated(job_id=job_id, position=position)
 
 
 @router.get("/{job_id}", response_model=JobState, response_model_exclude_none=True, responses=_ERRORS)
@@ -118,12 +75,7 @@ async def get_job(job_id: str, aws: AwsDep, principal: PrincipalDep) -> JobState
     job = await visible_job(aws, principal, job_id)
     state = JobState(job_id=job.job_id, status=job.status)
     if job.status is JobStatus.QUEUED:
-        position = await aws.store.run(
-            aws.store.ops.count(
-                JobStatus.QUEUED, created_before=job.created_at, project_id=principal.project_id
-            )
-        )
-        return state.model_copy(update={"position": position})
+        return state.model_copy(update={"position": await queue_position(aws, job, principal)})
     if job.status is JobStatus.PROCESSING:
         return state.model_copy(update={"progress": job.progress or job.first_stage})
     if job.status is JobStatus.FAILED:

@@ -13,11 +13,9 @@ job id that `GET /jobs/{request_id}/result` serves later. With `callback` it ans
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,25 +23,22 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from api_lambda import intake
 from api_lambda.auth import Principal, PrincipalDep, presented_key
 from api_lambda.aws import AwsClients
 from api_lambda.deepgram_errors import REQUEST_ID_HEADER, deepgram_error, deepgram_response
 from api_lambda.deepgram_params import ListenRequest, parse_listen_params
 from api_lambda.deps import AwsDep, LambdaModeDep, SettingsDep
-from api_lambda.enqueue import enqueue
-from api_lambda.fleet import fleet_capabilities
-from api_lambda.listen_dedup import Fingerprints, fingerprint
+from api_lambda.intake import JobExtras, UploadStream, UrlSource
+from api_lambda.listen_dedup import Fingerprints, ListenDedup
 from api_lambda.raw_audio import framing
-from api_lambda.sniff import SNIFF_BYTES, check_upload_head
-from api_lambda.submission import resolve_options
-from api_lambda.upload_guard import upload_limit
+from api_lambda.sniff import SNIFF_BYTES
 from shared.api_keys import hash_key
 from shared.deepgram_shape import listen_response
 from shared.errors import InvalidParameter, ServiceError
-from shared.filenames import display_name
 from shared.ingestion import well_formed_media_type
 from shared.jobs import Job, JobStatus, ListenOptions, new_job_id
-from shared.resources import result_key, upload_key
+from shared.resources import result_key
 from shared.settings import Settings
 from shared.url_policy import UrlFetchError, check_url
 
@@ -106,47 +101,6 @@ def api_key_id(principal: Principal, request: Request) -> str | None:
     return hash_key(key)[:16] if key else None
 
 
-async def _upload_body(
-    request: Request,
-    settings: Settings,
-    aws: AwsClients,
-    lambda_mode: bool,
-    job_id: str,
-    parsed: ListenRequest,
-    head: bytes,
-    reader: _BodyReader,
-    content_type: str | None,
-) -> tuple[str, int, str]:
-    """Stream the body to S3 (framed if headerless); (key, size, sha256 of the body as sent)."""
-    limit, too_large = upload_limit(settings, lambda_mode)
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise too_large
-    prefix = (
-        framing(parsed.raw_audio, head, int(length) if length.isdigit() else None)
-        if parsed.raw_audio
-        else b""
-    )
-    check_upload_head(prefix + head, "the request body")
-    digest = hashlib.sha256(head)
-
-    async def read(size: int) -> bytes:
-        chunk = await reader.read(size)
-        digest.update(chunk)
-        return chunk
-
-    key = upload_key(job_id, RAW_NAME)
-    size = await aws.blobs.upload_stream(
-        key,
-        read,
-        first_chunk=prefix + head,
-        limit=limit,
-        too_large=lambda: too_large,
-        content_type=_stored_type(content_type),
-    )
-    return key, size, digest.hexdigest()
-
-
 async def _submit(
     request: Request,
     settings: Settings,
@@ -158,52 +112,42 @@ async def _submit(
     query: Query,
 ) -> str:
     """Queue the request's job; the id to answer with (an identical request's job, if one is live)."""
-    fleet = await fleet_capabilities(aws, settings)
-    parsed.check_model(fleet)
-    options = resolve_options(parsed.form, settings, fleet)
     content_type = well_formed_media_type(
         request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     )
     reader = _BodyReader(request.stream())
     head = await reader.read(SNIFF_BYTES)
-    key_id = api_key_id(principal, request)
-    fingerprints = Fingerprints(aws, settings)
-    async with AsyncExitStack() as undo:  # on any failure, remove what was written so far
-        if content_type in _JSON_TYPES and head.lstrip().startswith(b"{"):
-            source_url: str | None = await _json_url(head, reader, settings)
-            key, size, source = "", 0, f"url:{source_url}"
-            filename = display_name(PurePosixPath(urlsplit(source_url).path).name or RAW_NAME)
-        else:
-            source_url, filename = None, RAW_NAME
-            key, size, sha256 = await _upload_body(
-                request, settings, aws, lambda_mode, job_id, parsed, head, reader, content_type
-            )
-            undo.push_async_callback(aws.blobs.delete, key)
-            source = f"sha256:{sha256}"
-        digest = fingerprint(principal.project_id, key_id, source, query)
-        existing = await fingerprints.claim(digest, job_id)
-        if existing is not None:
-            return existing  # leaving the block deletes this request's copy of the audio
-        undo.push_async_callback(fingerprints.release, digest, job_id)
-        callback = parsed.callback.model_copy(update={"token": key_id}) if parsed.callback else None
-        job = aws.store.ops.queued_job(
-            job_id,
-            options,
-            upload_key=key,
-            filename=filename,
-            size_bytes=size,
+    source: UploadStream | UrlSource
+    if content_type in _JSON_TYPES and head.lstrip().startswith(b"{"):
+        url = await _json_url(head, reader, settings)
+        source = UrlSource(url, filename=PurePosixPath(urlsplit(url).path).name or RAW_NAME)
+    else:
+        length = request.headers.get("content-length", "")
+        size = int(length) if length.isdigit() else None
+        raw = parsed.raw_audio
+        source = UploadStream(
+            read=reader.read,
+            filename=RAW_NAME,
             content_type=_stored_type(content_type),
-        ).model_copy(
-            update={
-                "project_id": principal.project_id,
-                "source_url": source_url,
-                "listen": parsed.listen,
-                "callback": callback,
-            }
+            size=size,
+            head=head,
+            frame=(lambda first: framing(raw, first, size)) if raw else None,
+            described_as="the request body",
         )
-        await enqueue(aws, settings, job, undo)
-        undo.pop_all()
-    return job_id
+    key_id = api_key_id(principal, request)
+    callback = parsed.callback.model_copy(update={"token": key_id}) if parsed.callback else None
+    submitted = await intake.submit_once(
+        aws,
+        source,
+        parsed.form,
+        principal,
+        ListenDedup(Fingerprints(aws, settings), principal.project_id, key_id, query),
+        lambda_mode=lambda_mode,
+        extras=JobExtras(listen=parsed.listen, callback=callback),
+        check_fleet=parsed.check_model,
+        job_id=job_id,
+    )
+    return submitted.job_id
 
 
 async def _wait_finished(request: Request, aws: AwsClients, job_id: str, max_wait: float) -> Job | None:

@@ -5,7 +5,7 @@ S3's part for `POST /uploads`. `PUT /uploads/{job_id}?…&signature=…` takes t
 The signature (shared.embedded.signing) is the credential, as a presigned S3 URL's is: no API key
 is asked. The grant's limits are enforced as S3 enforces a presigned URL's (type, exact length),
 and then the arrived file is checked and its job queued at once, as its S3 event would do it
-(`api_lambda.admission.start_upload`): the answer says whether the job is queued or why not.
+(`api_lambda.intake.upload_arrived`): the answer says whether the job is queued or why not.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.datastructures import UploadFile
 
-from api_lambda.admission import start_upload
 from api_lambda.aws import AwsClients
 from api_lambda.deps import AwsDep, SettingsDep
+from api_lambda.intake import upload_arrived
 from api_lambda.routes.listen import _BodyReader
 from shared.embedded.signing import UploadGrant
 from shared.errors import InvalidParameter, JobStateConflict, PayloadTooLarge, ServiceError
@@ -72,7 +72,7 @@ async def _receive(
     await aws.blobs.upload_stream(
         job.upload_key, read, limit=grant.max_bytes, too_large=too_large, content_type=content_type
     )
-    started = await start_upload(aws, job)  # a refusal fails the job, deletes the file, is raised
+    started = await upload_arrived(aws, job)  # a refusal fails the job, deletes the file, is raised
     status = started.status if started is not None else (await aws.store.get(job.job_id)).status
     return {"job_id": job.job_id, "status": status.value}
 

@@ -14,7 +14,6 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -22,11 +21,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
+from api_lambda import intake
 from api_lambda.auth import Principal, PrincipalDep
 from api_lambda.aws import AwsClients
 from api_lambda.deps import AwsDep, LambdaModeDep, SettingsDep
-from api_lambda.enqueue import enqueue
 from api_lambda.fleet import fleet_capabilities
+from api_lambda.intake import JobExtras, UploadStream
 from api_lambda.openai_errors import openai_error, openai_response
 from api_lambda.openai_params import (
     MAX_REFERENCE_BYTES,
@@ -37,14 +37,12 @@ from api_lambda.openai_params import (
     parse_translation,
 )
 from api_lambda.routes.listen import _wait_finished
-from api_lambda.sniff import SNIFF_BYTES, check_upload_head
-from api_lambda.submission import resolve_options
-from api_lambda.upload_guard import upload_limit
 from shared import openai_format as fmt
 from shared.errors import InvalidParameter, JobNotFound, ModelNotAvailable, ServiceError
-from shared.jobs import Job, JobStatus, KnownSpeaker, new_job_id
+from shared.ingestion import well_formed_media_type
+from shared.jobs import Job, JobStatus, new_job_id
 from shared.openai_format import ResponseFormat, TranscriptRecord
-from shared.resources import known_speaker_key, result_key, segments_key, upload_key
+from shared.resources import result_key, segments_key
 from shared.settings import Settings
 
 router = APIRouter(tags=["openai"])
@@ -98,22 +96,7 @@ async def _form(request: Request) -> tuple[UploadFile, dict[str, list[str]]]:
     return upload, fields
 
 
-def _resolve(parsed: OpenAIRequest, settings: Settings, fleet: Any) -> Any:
-    """JobOptions for the request; refusals name OpenAI's field."""
-    try:
-        return resolve_options(parsed.form, settings, fleet)
-    except ModelNotAvailable as error:
-        raise OpenAIParamError(error.message, "model", "model_not_found") from error
-    except InvalidParameter as error:
-        if error.message.startswith("Unknown whisper_model"):
-            message = error.message.replace("whisper_model", "model", 1)
-            message += f" (or an OpenAI model name: {', '.join(fmt.OPENAI_MODELS)})"
-            raise OpenAIParamError(message, "model", "model_not_found") from error
-        raise OpenAIParamError(error.message, "language") from error
-
-
 async def _submit(
-    settings: Settings,
     aws: AwsClients,
     lambda_mode: bool,
     principal: Principal,
@@ -121,47 +104,29 @@ async def _submit(
     upload: UploadFile,
     parsed: OpenAIRequest,
 ) -> Job:
-    """The file (and any speaker references) to S3, then the job to the table and queue."""
-    options = _resolve(parsed, settings, await fleet_capabilities(aws, settings))
-    limit, too_large = upload_limit(settings, lambda_mode)
-    if upload.size is not None and upload.size > limit:
-        raise too_large
-    filename = upload.filename or "audio"
-    head = await upload.read(SNIFF_BYTES)
-    check_upload_head(head, filename)
-    async with AsyncExitStack() as undo:  # on any failure, remove what was written so far
-        key = upload_key(job_id, filename)
-        size = await aws.blobs.upload_stream(
-            key,
-            upload.read,
-            first_chunk=head,
-            limit=limit,
-            too_large=lambda: too_large,
-            content_type=upload.content_type,
+    """The file (and any speaker references) to S3, then the job to the table and queue. Refusals
+    of the model or language name OpenAI's field."""
+    source = UploadStream(
+        read=upload.read,
+        filename=upload.filename,
+        content_type=well_formed_media_type(upload.content_type),
+        size=upload.size,
+    )
+    extras = JobExtras(openai=parsed.options, known_speakers=parsed.references[:MAX_SPEAKERS])
+    try:
+        return await intake.submit(
+            aws, source, parsed.form, principal, lambda_mode=lambda_mode, extras=extras, job_id=job_id
         )
-        undo.push_async_callback(aws.blobs.delete, key)
-        speakers = []
-        for index, reference in enumerate(parsed.references[:MAX_SPEAKERS]):
-            ref_key = known_speaker_key(job_id, index)
-            await aws.blobs.put(ref_key, reference.audio, content_type=reference.content_type)
-            undo.push_async_callback(aws.blobs.delete, ref_key)
-            speakers.append(KnownSpeaker(name=reference.name, key=ref_key))
-        job = aws.store.ops.queued_job(
-            job_id,
-            options,
-            upload_key=key,
-            filename=filename,
-            size_bytes=size,
-            content_type=upload.content_type,
-        ).model_copy(
-            update={
-                "project_id": principal.project_id,
-                "openai": parsed.options.model_copy(update={"known_speakers": tuple(speakers)}),
-            }
-        )
-        await enqueue(aws, settings, job, undo)
-        undo.pop_all()
-    return job
+    except OpenAIParamError:
+        raise
+    except ModelNotAvailable as error:
+        raise OpenAIParamError(error.message, "model", "model_not_found") from error
+    except InvalidParameter as error:  # from resolving the model and language: nothing else raises it
+        if error.message.startswith("Unknown whisper_model"):
+            message = error.message.replace("whisper_model", "model", 1)
+            message += f" (or an OpenAI model name: {', '.join(fmt.OPENAI_MODELS)})"
+            raise OpenAIParamError(message, "model", "model_not_found") from error
+        raise OpenAIParamError(error.message, "language") from error
 
 
 async def _json_object(aws: AwsClients, settings: Settings, key: str) -> dict[str, Any] | None:
@@ -286,7 +251,7 @@ async def _run(
     try:
         upload, fields = await _form(request)
         parsed = (parse_translation if translate else parse_transcription)(fields, settings)
-        await _submit(settings, aws, lambda_mode, principal, job_id, upload, parsed)
+        await _submit(aws, lambda_mode, principal, job_id, upload, parsed)
     except ServiceError as error:
         return openai_error(error)
     if parsed.options.stream:

@@ -8,12 +8,12 @@ from fastapi import APIRouter
 
 from api_lambda.auth import PrincipalDep
 from api_lambda.deps import AwsDep, SettingsDep
-from api_lambda.fleet import fleet_capabilities
+from api_lambda.fleet import fleet_capabilities, resolve_options
 from api_lambda.schemas import Health, Models
-from api_lambda.submission import SubmitForm, resolve_options
 from shared.errors import ServiceError
 from shared.jobs import JobStatus
 from shared.model_catalog import KNOWN_MODELS
+from shared.options import JobParameters
 
 router = APIRouter(tags=["service"])
 
@@ -34,7 +34,7 @@ async def models(settings: SettingsDep, aws: AwsDep, _: PrincipalDep) -> Models:
     when AUTH_REQUIRED is on, like every endpoint but `/health` and the docs."""
     fleet = await fleet_capabilities(aws, settings)
     try:
-        default_stemming = resolve_options(SubmitForm(), settings, fleet).stemming
+        default_stemming = resolve_options(JobParameters(), settings, fleet).stemming
     except ServiceError:  # the configured defaults can't run here; requests must name options
         default_stemming = False
     return Models(

@@ -19,25 +19,24 @@ from fastapi.routing import APIRoute
 from starlette.routing import Match
 from starlette.types import Scope
 
-from api_lambda.admission import drop_job, job_status_conflict, start_upload, submit_s3_object
+from api_lambda import intake
 from api_lambda.auth import PrincipalDep, visible_job
 from api_lambda.deps import AwsDep, SettingsDep
-from api_lambda.fleet import fleet_capabilities
+from api_lambda.ingest import drop_job
+from api_lambda.intake import PresignedUpload, S3Object, job_status_conflict, upload_arrived
+from api_lambda.routes.jobs import queue_position
 from api_lambda.schemas import (
     DropJob,
     ErrorBody,
     JobCreated,
     JobFromS3,
-    JobParameters,
     PresignedPost,
     PresignedPut,
     UploadCreated,
     UploadRequest,
 )
-from api_lambda.submission import SubmitForm, resolve_options
-from shared.errors import InvalidParameter, PayloadTooLarge
-from shared.ingestion import check_media_type, presigned_upload_key
-from shared.jobs import JobStatus, new_job_id
+from shared.errors import InvalidParameter
+from shared.jobs import JobStatus
 from shared.resources import INCOMING_PREFIX
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -68,37 +67,17 @@ class JsonBodyRoute(APIRoute):
 router = APIRouter(tags=["uploads"])
 
 
-def _form(parameters: JobParameters) -> SubmitForm:
-    return SubmitForm(**parameters.model_dump(include=set(JobParameters.model_fields)))
-
-
 @router.post("/uploads", status_code=201, response_model=UploadCreated, responses=_ERRORS)
 async def create_upload(
     request: UploadRequest, http: Request, settings: SettingsDep, aws: AwsDep, principal: PrincipalDep
 ) -> UploadCreated:
     """A job waiting for its file, and where to put the file: a presigned PUT URL, and a presigned
     POST form for browsers. The upload starts the job; one that never comes expires with it."""
-    options = resolve_options(_form(request), settings, await fleet_capabilities(aws, settings))
-    limit = settings.max_upload_bytes
-    if request.size_bytes is not None and request.size_bytes > limit:
-        raise PayloadTooLarge(f"File too large: the limit is {limit} bytes")
-    check_media_type(request.content_type)
-    job_id = new_job_id()
-    key = presigned_upload_key(job_id, request.filename)
-    ops = aws.store.ops
-    job = ops.awaiting_job(
-        job_id,
-        options,
-        upload_key=key,
-        filename=request.filename,
-        size_bytes=request.size_bytes or 0,
-        content_type=request.content_type,
-    ).model_copy(update={"project_id": principal.project_id})
-    await aws.store.run(ops.create(job))
-
-    lifetime = settings.upload_url_expiry_seconds
+    source = PresignedUpload(request.filename, request.content_type, request.size_bytes)
+    job = await intake.submit(aws, source, request.parameters(), principal)
+    lifetime, limit = settings.upload_url_expiry_seconds, settings.max_upload_bytes
     presigned = await aws.blobs.presign_upload(
-        key,
+        job.upload_key,
         content_type=request.content_type,
         size_bytes=request.size_bytes,
         limit=limit,
@@ -106,9 +85,9 @@ async def create_upload(
         base_url=str(http.base_url),
     )
     return UploadCreated(
-        job_id=job_id,
-        upload_id=job_id,
-        key=key,
+        job_id=job.job_id,
+        upload_id=job.job_id,
+        key=job.upload_key,
         max_bytes=request.size_bytes or limit,
         expires_at=(datetime.now(UTC) + timedelta(seconds=lifetime)).isoformat(timespec="seconds"),
         put=PresignedPut(url=presigned.put_url, headers=presigned.put_headers),
@@ -129,17 +108,14 @@ async def submit_job_from_s3(
             )
         job = await visible_job(aws, principal, body.upload_id)
         if job.status is JobStatus.AWAITING_UPLOAD:
-            await start_upload(aws, job)
+            await upload_arrived(aws, job)
             job = await aws.store.get(job.job_id)
         if job.status is not JobStatus.QUEUED:
             raise job_status_conflict(job)
     else:
         assert body.s3_uri is not None
-        job = await submit_s3_object(aws, body.s3_uri, _form(body), project_id=principal.project_id)
-    position = await aws.store.run(
-        aws.store.ops.count(JobStatus.QUEUED, created_before=job.created_at, project_id=principal.project_id)
-    )
-    return JobCreated(job_id=job.job_id, position=position)
+        job = await intake.submit(aws, S3Object(body.s3_uri), body.parameters(), principal)
+    return JobCreated(job_id=job.job_id, position=await queue_position(aws, job, principal))
 
 
 router.add_api_route(

@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from shared.errors import ServiceError
 from shared.exporters import ExportFormat, export
+from shared.options import DEFAULT_UTT_SPLIT
 from shared.settings import get_settings
 from shared.stages import Stage
 
@@ -63,7 +64,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--batch-size", type=int, default=settings.default_batch_size, help="1: sequential (default)"
     )
-    parser.add_argument("--utt-split", type=float, default=0.8, help="pause (s) that starts a new utterance")
+    parser.add_argument(
+        "--utt-split", type=float, default=DEFAULT_UTT_SPLIT, help="pause (s) that starts a new utterance"
+    )
     parser.add_argument("--format", choices=[f.value for f in ExportFormat], default="json")
     parser.add_argument("-o", "--output", type=Path, default=None, help="write here instead of stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from gpu_worker.pipeline.diarization import nemo, segmentation, windows
 from gpu_worker.pipeline.diarization.assign import assign_speakers
-from gpu_worker.pipeline.diarization.clustering import check_speaker_bounds
 from gpu_worker.pipeline.diarization.encoders import load_encoder
 from gpu_worker.pipeline.torch_device import torch_device
 from gpu_worker.pipeline.types import DecodedAudio, Diarization, ProgressCallback, no_progress
 from shared.errors import InvalidParameter
+from shared.options import check_speaker_bounds
 from shared.settings import DiarizerChoice, Settings, get_settings
 
 __all__ = ["assign_speakers", "backend_for", "preload", "run"]

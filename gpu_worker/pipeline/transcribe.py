@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from shared import languages
 from shared.errors import InvalidParameter
-from shared.languages import WHISPER_LANGUAGES, normalize_language
 from shared.model_catalog import english_only
 from shared.stages import Stage
 
@@ -31,15 +31,10 @@ _NUMERAL_CHARACTERS = frozenset("0123456789%$£€¥")
 
 
 def check_language(model_name: str, language: str | None) -> str | None:
-    """Normalise a requested language and refuse what the model can't do (before any decoding)."""
-    code = normalize_language(language)
-    if code is None:
-        return "en" if english_only(model_name) else None
-    if code not in WHISPER_LANGUAGES:
-        raise InvalidParameter(f"language '{language}' is not a language Whisper supports")
-    if english_only(model_name) and code != "en":
-        raise InvalidParameter(f"model '{model_name}' is English-only; it can't transcribe language '{code}'")
-    return code
+    """The requested language as Whisper's code, refused when the model can't do it (before any
+    decoding); an English-only model is told English when none was asked for."""
+    code = languages.check_language(language, model_name)
+    return "en" if code is None and english_only(model_name) else code
 
 
 @lru_cache(maxsize=8)

@@ -30,6 +30,8 @@ import numpy as np
 from scipy.linalg import eigh
 from scipy.sparse.csgraph import connected_components
 
+from shared.options import check_speaker_bounds
+
 
 @dataclass(frozen=True)
 class ClusteringParams:
@@ -86,22 +88,6 @@ def speaker_bounds(
         high = max_speakers if max_speakers is not None else max(default_max, low)
     high = max(1, min(high, n))
     return min(low, high), high
-
-
-def check_speaker_bounds(
-    num_speakers: int | None = None, min_speakers: int | None = None, max_speakers: int | None = None
-) -> None:
-    """ValueError unless the counts are positive, min ≤ max, and a fixed count lies within them."""
-    for name, value in (("num_speakers", num_speakers), ("min_speakers", min_speakers),
-                        ("max_speakers", max_speakers)):  # fmt: skip
-        if value is not None and value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
-    if min_speakers is not None and max_speakers is not None and min_speakers > max_speakers:
-        raise ValueError(f"min_speakers ({min_speakers}) is greater than max_speakers ({max_speakers})")
-    too_low = num_speakers is not None and min_speakers is not None and num_speakers < min_speakers
-    too_high = num_speakers is not None and max_speakers is not None and num_speakers > max_speakers
-    if too_low or too_high:
-        raise ValueError(f"num_speakers ({num_speakers}) is outside [min_speakers, max_speakers]")
 
 
 def cluster(
