@@ -45,6 +45,10 @@ class SegmentationParams:
     batch_size: int = 16
     onset: float = 0.5
     """A local speaker is active in a frame when its activation exceeds this."""
+    max_window_overlap: float = 0.3
+    """A window with overlapping speech (two local speakers at once) on more than this share of its
+    frames is kept out of the clustering: its embedding mixes two voices, and such windows made
+    clusters of their own (measured: a 3-speaker conversation with 15% overlap counted 5)."""
     speech_onset: float = 0.5
     """A frame is speech when the aggregated speech activity exceeds this."""
     fill_from_windows: bool = True
@@ -100,10 +104,12 @@ def diarize(
         chunks = segment(samples, params, device, lambda f: progress(Stage.DIARIZING, 0.4 * f))
         speech = identity.speech_activity(chunks.offsets, chunks.activations)
         regions = identity.speech_regions(speech, params.speech_onset, samples.size)
+        overlap = identity.simultaneous_speakers(chunks.offsets, chunks.activations, params.onset) >= 1.5
         flat = windows.label_regions(
             samples, regions, audio.duration, num_speakers=num_speakers, min_speakers=min_speakers,
             max_speakers=max_speakers, device=device, encoder=encoder,
             progress=lambda f: progress(Stage.DIARIZING, 0.4 + 0.5 * f),
+            mixed=lambda ws: identity.overlapped_windows(ws, overlap, params.max_window_overlap),
         )  # fmt: skip
     num_clusters = len({t.speaker for t in flat})
     if num_clusters == 0:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gpu_worker.pipeline.diarization import segmentation_model as sm
+from gpu_worker.pipeline.diarization.embeddings import Window
 from gpu_worker.pipeline.diarization.speech import Region
 from gpu_worker.pipeline.types import SAMPLE_RATE, SpeakerTurn
 
@@ -34,6 +35,32 @@ def speech_activity(offsets: np.ndarray, activations: np.ndarray) -> np.ndarray:
         total[span] += window * activation.max(axis=1)
         weight[span] += window
     return total / np.maximum(weight, 1e-6)
+
+
+def simultaneous_speakers(offsets: np.ndarray, activations: np.ndarray, onset: float) -> np.ndarray:
+    """(frames,) how many local speakers are active at once (above `onset`), averaged over the
+    chunks that see the frame with the same Hann weight."""
+    n_frames = int(offsets[-1]) + sm.FRAMES_PER_CHUNK
+    total = np.zeros(n_frames, np.float32)
+    weight = np.zeros(n_frames, np.float32)
+    window = np.hanning(sm.FRAMES_PER_CHUNK + 2)[1:-1].astype(np.float32)
+    for offset, activation in zip(offsets, activations, strict=True):
+        span = slice(int(offset), int(offset) + sm.FRAMES_PER_CHUNK)
+        total[span] += window * (activation > onset).sum(axis=1)
+        weight[span] += window
+    return total / np.maximum(weight, 1e-6)
+
+
+def overlapped_windows(windows: Sequence[Window], overlap: np.ndarray, max_fraction: float) -> np.ndarray:
+    """(windows,) bool: more than `max_fraction` of the window's frames hold overlapping speech
+    (`overlap`, a bool per model frame). Such a window's embedding mixes two voices."""
+    out = np.zeros(len(windows), bool)
+    for index, window in enumerate(windows):
+        first = window.start // sm.FRAME_STEP_SAMPLES
+        last = max(first + 1, window.end // sm.FRAME_STEP_SAMPLES)
+        frames = overlap[first:last]
+        out[index] = frames.size > 0 and float(frames.mean()) > max_fraction
+    return out
 
 
 def speech_regions(

@@ -95,8 +95,11 @@ def label_regions(
     progress: Callable[[float], None] = lambda fraction: None,
     params: EmbeddedParams = EmbeddedParams(),
     encoder: SpeakerEncoder | None = None,
+    mixed: Callable[[Sequence[Window]], np.ndarray] | None = None,
 ) -> list[SpeakerTurn]:
-    """Non-overlapping turns of the speech `regions`: windows, embeddings, NME-SC, frame votes."""
+    """Non-overlapping turns of the speech `regions`: windows, embeddings, NME-SC, frame votes.
+    `mixed` marks windows (bool per window) kept out of the clustering, such as those that hold
+    two voices at once; they still take their nearest speaker afterwards."""
     if not regions:
         return []
     windows, embeddings = embed_regions(
@@ -111,6 +114,7 @@ def label_regions(
         min_speakers=min_speakers,
         max_speakers=max_speakers,
         params=params,
+        exclude=mixed(windows) if mixed is not None and windows else None,
     )
 
 
@@ -146,12 +150,16 @@ def label_windows(
     min_speakers: int | None = None,
     max_speakers: int | None = None,
     params: EmbeddedParams = EmbeddedParams(),
+    exclude: np.ndarray | None = None,
 ) -> list[SpeakerTurn]:
-    """Turns from embedded windows: NME-SC (or the count given), then per-frame votes."""
+    """Turns from embedded windows: NME-SC (or the count given), then per-frame votes. Windows
+    too short to trust, and those `exclude` marks, are labelled by their nearest centroid."""
     if not windows:
         return []
     min_length = params.min_cluster_window_s * SAMPLE_RATE
     core = np.array([w.length >= min_length for w in windows])
+    if exclude is not None and (core & ~exclude).sum() >= min(len(windows), 4):
+        core &= ~exclude
     if not core.any():
         core[:] = True
     clustering = cluster(
