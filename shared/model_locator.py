@@ -17,6 +17,7 @@ huggingface_hub is imported lazily and is optional (the Lambda API does not inst
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 from collections.abc import Callable, Sequence
@@ -151,10 +152,9 @@ def hub_snapshots(repo: str) -> list[Path]:
         return []
     cache = hub_cache_dir()
     found: list[Path] = []
-    try:
+    # Not cached under `main`, or incomplete: the scan below still sees its snapshots.
+    with contextlib.suppress(LocalEntryNotFoundError, OSError, ValueError):
         found.append(Path(snapshot_download(repo, cache_dir=cache, local_files_only=True)))
-    except (LocalEntryNotFoundError, OSError, ValueError):
-        pass  # not cached under `main`, or incomplete: the scan below still sees its snapshots
     try:
         scanned = scan_cache_dir(cache)
     except (CacheNotFound, ValueError):
@@ -181,9 +181,9 @@ def _find_local(spec: ModelSpec, settings: Settings | None) -> Location | None:
     folder = _model_dir(spec, settings)
     if folder is not None and is_complete(spec, folder):
         return Location(spec, Source.MODEL_DIR, folder)
-    if spec.packages and (parts := _package_parts(spec)) is not None:
-        if len(parts) > 1 or is_complete(spec, parts[0]):
-            return Location(spec, Source.PACKAGE, parts[0], parts)
+    parts = _package_parts(spec) if spec.packages else None
+    if parts is not None and (len(parts) > 1 or is_complete(spec, parts[0])):
+        return Location(spec, Source.PACKAGE, parts[0], parts)
     if spec.hub_repo is not None:
         for snapshot in hub_snapshots(spec.hub_repo):
             if is_complete(spec, snapshot):
@@ -256,7 +256,7 @@ def fetch(location: Location, patterns: Sequence[str] | None = None) -> Path | N
             cache_dir=hub_cache_dir(),
             allow_patterns=list(patterns) if patterns is not None else None,
         )
-    except Exception as error:  # noqa: BLE001 - any hub failure means: not available here
+    except Exception as error:
         log.warning("model_download_failed", repo=location.spec.hub_repo, error=str(error))
         return None
     return Path(path)

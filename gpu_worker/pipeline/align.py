@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from shared.errors import ModelNotAvailable
 from shared import model_locator
+from shared.errors import ModelNotAvailable
 from shared.model_locator import ModelSpec, Need
 from shared.settings import Settings
 from shared.stages import Stage

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shared.errors import ModelNotAvailable
 from shared import model_locator
+from shared.errors import ModelNotAvailable
 from shared.model_locator import ModelSpec, Need, Source
 from shared.settings import Settings
 from shared.stages import Stage
