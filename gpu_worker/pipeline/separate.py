@@ -28,17 +28,7 @@ from .types import SAMPLE_RATE, DecodedAudio, ProgressCallback, no_progress
 if TYPE_CHECKING:
     from demucs.apply import BagOfModels
 
-__all__ = [
-    "HUB_REPO",
-    "MODEL_NAME",
-    "SPEC",
-    "STAGE_NAME",
-    "is_available",
-    "load",
-    "locate",
-    "run",
-    "where_looked",
-]
+__all__ = ["HUB_REPO", "MODEL_NAME", "STAGE_NAME", "is_available", "load", "locate", "run", "where_looked"]
 
 STAGE_NAME = Stage.SEPARATING_VOCALS
 MODEL_NAME = "htdemucs"
