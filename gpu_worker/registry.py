@@ -16,20 +16,10 @@ from typing import Any
 from shared.fleet import STALE_AFTER_BEATS, WorkerRecord
 from shared.jobs import utc_now_iso
 from shared.logging import get_logger
-from shared.model_catalog import OFFLINE_PACKAGES, available_models, hub_cache_dir
+from shared.model_catalog import available_models, search_places
 from shared.settings import Settings
 
 log = get_logger(__name__)
-
-
-def model_search(settings: Settings) -> tuple[str, ...]:
-    """Where this worker looks for Whisper models (shown when a request names one it lacks)."""
-    return (
-        f"MODEL_DIR ({settings.model_dir or 'not set'})",
-        f"offline packages ({', '.join(sorted({m for ms in OFFLINE_PACKAGES.values() for m in ms}))})",
-        f"hub cache ({hub_cache_dir()})",
-        "hub download " + ("(allowed)" if settings.allow_model_download else "(disabled)"),
-    )
 
 
 def capabilities_record(settings: Settings, worker_id: str, started_at: str) -> WorkerRecord:
@@ -41,7 +31,7 @@ def capabilities_record(settings: Settings, worker_id: str, started_at: str) -> 
         hostname=socket.gethostname(),
         models=tuple(sorted(available_models(settings))),
         separation=separate.is_available(settings),
-        model_search=model_search(settings),
+        model_search=search_places(settings),
         separation_search=tuple(separate.where_looked(settings)),
         concurrency=settings.worker_concurrency,
         started_at=started_at,

@@ -230,11 +230,14 @@ def test_cli_reports_bad_input_clearly(tmp_path) -> None:
 
 def test_warm_up_loads_whisper_and_the_speaker_encoder() -> None:
     """What a worker calls before its first job: afterwards both models sit in the process caches."""
-    from gpu_worker.pipeline.diarization.embeddings import load_encoder
-    from gpu_worker.pipeline.models import _load
+    from gpu_worker.pipeline import model_cache
+    from gpu_worker.pipeline.diarization import segmentation_model
+    from gpu_worker.pipeline.diarization.embeddings import SPEC as RESEMBLYZER
+    from gpu_worker.pipeline.models import KIND as WHISPER
     from gpu_worker.pipeline.run import warm_up
 
-    load_encoder.cache_clear()
+    model_cache.clear()
     warm_up("tiny.en", Settings())
-    assert load_encoder.cache_info().currsize == 1
-    assert _load.cache_info().currsize >= 1
+    loaded = model_cache.loaded_kinds()
+    assert loaded.count(WHISPER) == 1 and loaded.count(RESEMBLYZER.name) == 1
+    assert segmentation_model.MODEL_NAME in loaded  # the default diarizer's own model too

@@ -62,7 +62,7 @@ def test_fbank_is_a_real_mel_filterbank() -> None:
 def test_model_dir_checkpoint_loads_every_key(tmp_path: Path) -> None:
     path = tmp_path / wespeaker.NAME / wespeaker.WEIGHTS_FILE
     saved = _save_pyannote_checkpoint(path)
-    location = wespeaker.locate(tmp_path)
+    location = wespeaker.locate(Settings(model_dir=tmp_path))
     assert location is not None and (location.source, location.format) == ("model_dir", "torch")
     model = wespeaker.load_torch_model(location.path)
     loaded = model.state_dict()
@@ -86,7 +86,7 @@ def test_hub_cache_layout_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("abc123")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
-    location = wespeaker.locate(None)
+    location = wespeaker.locate(Settings(model_dir=None))
     assert location is not None and location.source == "hub_cache"
     assert location.path.name == wespeaker.WEIGHTS_FILE
 
@@ -95,14 +95,14 @@ def test_nothing_found_says_where_it_looked(tmp_path: Path, monkeypatch: pytest.
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
-    assert wespeaker.locate(tmp_path) is None
-    places = " ".join(wespeaker.where_looked(tmp_path))
+    assert wespeaker.locate(Settings(model_dir=tmp_path)) is None
+    places = " ".join(wespeaker.where_looked(Settings(model_dir=tmp_path)))
     assert wespeaker.NAME in places and wespeaker.HUB_REPO in places
 
 
 def test_encoder_embeds_clips_of_any_length(tmp_path: Path) -> None:
     _save_pyannote_checkpoint(tmp_path / wespeaker.NAME / wespeaker.WEIGHTS_FILE)
-    encoder = wespeaker.WeSpeakerEncoder(wespeaker.locate(tmp_path))
+    encoder = wespeaker.WeSpeakerEncoder(wespeaker.locate(Settings(model_dir=tmp_path)))
     clips = [_speech(2.0), _speech(1.0, 220.0), _speech(2.0, 180.0), _speech(0.01)]
     rows = encoder.embed(clips)
     assert rows.shape == (4, wespeaker.EMBEDDING_DIM)

@@ -12,24 +12,23 @@ so the Viterbi alignment is implemented below in numpy.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from shared import model_locator
 from shared.errors import ModelNotAvailable
-from shared.model_catalog import hub_cache_dir
+from shared.model_locator import ModelSpec, Need
 from shared.settings import Settings
 from shared.stages import Stage
 
+from . import model_cache
 from .torch_device import torch_device
 from .types import (
     SAMPLE_RATE,
@@ -94,9 +93,8 @@ LANGUAGES_WITHOUT_SPACES = frozenset({"ja", "zh", "th", "lo", "my", "km", "yue"}
 SEGMENT_PAD_SECONDS = 0.5  # Whisper's segment edges can be early or late; give the aligner slack.
 WINDOW_SECONDS = 30.0  # emissions are computed in windows of at most this long (bounded memory)
 MIN_SAMPLES = 400  # wav2vec2's convolutional front end needs 25 ms for one frame
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-
-_LOAD_LOCK = threading.Lock()
+MODEL_FILES = ("config.json", "vocab.json", "model.safetensors|pytorch_model.bin")
+NEEDS = (Need("transformers", "'.[align]'"),)
 
 
 @dataclass(frozen=True)
@@ -117,68 +115,47 @@ def _base_language(language: str | None) -> str | None:
     return language.split("-")[0].split("_")[0].lower() if language else None
 
 
-def _is_model_dir(path: Path) -> bool:
-    return (
-        (path / "config.json").is_file()
-        and (path / "vocab.json").is_file()
-        and any((path / name).is_file() for name in WEIGHT_FILES)
-    )
+def specs(language: str | None) -> list[ModelSpec]:
+    """The models that may align `language`, in resolution order: its own, then the multilingual one.
 
-
-def _hub_snapshot(repo: str) -> Path | None:
-    snapshots = hub_cache_dir() / f"models--{repo.replace('/', '--')}" / "snapshots"
-    if not snapshots.is_dir():
-        return None
-    return next((s for s in sorted(snapshots.iterdir(), reverse=True) if _is_model_dir(s)), None)
-
-
-def _candidates(settings: Settings, language: str | None) -> list[tuple[str, Path | None]]:
-    """(name, path) in resolution order; path None means the hub repo `name` to download."""
+    A language's own model is looked for in MODEL_DIR/alignment/<lang>/ and, for the languages with a
+    default, the hub (downloaded when allowed); MMS in MODEL_DIR/alignment/mms/ or the hub cache only.
+    """
     base = _base_language(language)
-    root = settings.model_dir / "alignment" if settings.model_dir is not None else None
-    found: list[tuple[str, Path | None]] = []
-    if root is not None and base:
-        found.append((f"alignment/{base}", root / base))
-    if base in HUB_MODELS:
-        found.append((HUB_MODELS[base], _hub_snapshot(HUB_MODELS[base])))
-    if root is not None:
-        found.append((f"alignment/{MULTILINGUAL_DIR}", root / MULTILINGUAL_DIR))
-    found.append((MULTILINGUAL_REPO, _hub_snapshot(MULTILINGUAL_REPO)))
-    return found
+    own = [
+        ModelSpec(
+            name=f"alignment/{base}",
+            model_dir=f"alignment/{base}",
+            files=MODEL_FILES,
+            hub_repo=HUB_MODELS.get(base),
+            needs=NEEDS,
+        )
+    ]
+    mms = ModelSpec(
+        name=f"alignment/{MULTILINGUAL_DIR}",
+        model_dir=f"alignment/{MULTILINGUAL_DIR}",
+        files=MODEL_FILES,
+        hub_repo=MULTILINGUAL_REPO,
+        needs=NEEDS,
+        downloadable=False,
+    )
+    return [*(own if base else []), mms]
 
 
 def locate(settings: Settings, language: str | None) -> tuple[str, Path | None] | None:
     """(model name, directory) of the alignment model for `language`, or None. Never downloads.
 
-    A directory of None means the hub model would be downloaded (ALLOW_MODEL_DOWNLOAD=true).
+    The name is `alignment/<dir>` for MODEL_DIR, else the hub repository. A directory of None means
+    the hub model would be downloaded (ALLOW_MODEL_DOWNLOAD=true).
     """
-    if importlib.util.find_spec("transformers") is None:
-        return None
-    for name, path in _candidates(settings, language):
-        if path is not None and _is_model_dir(path):
-            return name, path
-    base = _base_language(language)
-    if settings.allow_model_download and base in HUB_MODELS:
-        return HUB_MODELS[base], None
-    return None
+    location = model_locator.locate(specs(language), settings)
+    return (location.label, location.path) if location is not None else None
 
 
 def where_looked(settings: Settings, language: str | None) -> list[str]:
-    places = []
-    if settings.model_dir is None:
-        places.append("MODEL_DIR (not set)")
-    for name, path in _candidates(settings, language):
-        if name.startswith("alignment/"):
-            places.append(f"MODEL_DIR ({path})")
-        else:
-            places.append(f"hub cache ({hub_cache_dir()}) for {name}")
-    base = _base_language(language)
-    if base in HUB_MODELS:
-        places.append("hub download " + ("(allowed)" if settings.allow_model_download else "(disabled)"))
-    else:
+    places = model_locator.where_looked(specs(language), settings)
+    if _base_language(language) not in HUB_MODELS:
         places.append(f"hub download (no default alignment model for language {language!r})")
-    if importlib.util.find_spec("transformers") is None:
-        places.append("python package transformers (not installed: pip install '.[align]')")
     return places
 
 
@@ -186,19 +163,13 @@ def is_available(settings: Settings, language: str | None = None) -> bool:
     """Cheap check (no torch import). Without a language: could any language be aligned?"""
     if language is not None:
         return locate(settings, language) is not None
-    if importlib.util.find_spec("transformers") is None:
-        return False
-    if settings.allow_model_download:
-        return True
     root = settings.model_dir / "alignment" if settings.model_dir is not None else None
-    if root is not None and root.is_dir() and any(_is_model_dir(p) for p in root.iterdir()):
-        return True
-    return any(_hub_snapshot(repo) is not None for repo in (*HUB_MODELS.values(), MULTILINGUAL_REPO))
+    local = sorted(p.name for p in root.iterdir() if p.is_dir()) if root and root.is_dir() else []
+    return any(locate(settings, code) is not None for code in dict.fromkeys([*HUB_MODELS, *local]))
 
 
 # --- loading ------------------------------------------------------------------------------------
-@lru_cache(maxsize=4)
-def _load_cached(name: str, path: str | None, device: str) -> CtcAligner:
+def _load(name: str, path: str | None, device: str) -> CtcAligner:
     from transformers import AutoModelForCTC, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -233,8 +204,8 @@ def load(settings: Settings, language: str | None) -> CtcAligner:
     if found is None:
         raise ModelNotAvailable(f"{MODEL_NAME}/{_base_language(language)}", where_looked(settings, language))
     name, path = found
-    with _LOAD_LOCK:
-        return _load_cached(name, str(path) if path is not None else None, torch_device(settings))
+    source, device = str(path) if path is not None else None, torch_device(settings)
+    return model_cache.cached(("ctc-alignment", name, source, device), lambda: _load(name, source, device))
 
 
 # --- forced alignment ---------------------------------------------------------------------------

@@ -43,7 +43,7 @@ def run(
     if backend_for(settings) == nemo.BACKEND:
         return nemo.diarize(
             audio,
-            models=nemo.require_models(settings.model_dir),
+            models=nemo.require_models(settings),
             num_speakers=num_speakers,
             max_speakers=max_speakers,
             device=device,
@@ -98,7 +98,6 @@ def backend_for(settings: Settings) -> str:
     if settings.diarizer == DiarizerChoice.SEGMENTATION:
         return segmentation.BACKEND
     if settings.diarizer == DiarizerChoice.NEMO:
-        nemo.require_models(settings.model_dir)
+        nemo.require_models(settings)
         return nemo.BACKEND
-    available = nemo.nemo_installed() and nemo.find_models(settings.model_dir) is not None
-    return nemo.BACKEND if available else segmentation.BACKEND
+    return nemo.BACKEND if nemo.find_models(settings) is not None else segmentation.BACKEND

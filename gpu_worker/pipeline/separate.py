@@ -3,27 +3,25 @@
 Music and noise under speech make Whisper hallucinate and blur speaker embeddings; demucs's
 vocals stem removes most of both. No weights ship on PyPI, so the model is resolved from
 MODEL_DIR first, then the caches earlier demucs runs fill, and the hub only when downloads are
-allowed. demucs >= 4.1 is needed: 4.0.x depends on torchaudio.
+allowed (`SPEC`, found by shared.model_locator). demucs >= 4.1 is needed: 4.0.x depends on torchaudio.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import threading
 from collections.abc import Callable
 from dataclasses import replace
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from shared import model_locator
 from shared.errors import ModelNotAvailable
-from shared.model_catalog import hub_cache_dir
+from shared.model_locator import ModelSpec, Need, Source
 from shared.settings import Settings
 from shared.stages import Stage
 
+from . import model_cache
 from .torch_device import torch_device
 from .types import SAMPLE_RATE, DecodedAudio, ProgressCallback, no_progress
 
@@ -43,26 +41,8 @@ VOCALS = "vocals"
 PIECE_SECONDS = 600.0
 FADE_SECONDS = 5.0
 
-_LOAD_LOCK = threading.Lock()
-
 
 # --- where the weights are ----------------------------------------------------------------------
-def _model_dir(settings: Settings) -> Path | None:
-    return settings.model_dir / "demucs" if settings.model_dir is not None else None
-
-
-def _hub_snapshots() -> list[Path]:
-    snapshots = hub_cache_dir() / f"models--{HUB_REPO.replace('/', '--')}" / "snapshots"
-    return sorted(snapshots.iterdir(), reverse=True) if snapshots.is_dir() else []
-
-
-def _torch_checkpoint() -> Path:
-    torch_home = os.environ.get("TORCH_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch"
-    )
-    return Path(torch_home) / "hub" / "checkpoints" / LEGACY_CHECKPOINT
-
-
 def _bag_signatures(directory: Path) -> list[str] | None:
     bag = directory / f"{MODEL_NAME}.yaml"
     if not bag.is_file():
@@ -86,32 +66,29 @@ def _has_weights(directory: Path) -> bool:
     )
 
 
+SPEC = ModelSpec(
+    name=MODEL_NAME,
+    model_dir="demucs",
+    hub_repo=HUB_REPO,
+    needs=(Need("demucs", "'.[separation]' (demucs>=4.1)"),),
+    torch_hub_file=LEGACY_CHECKPOINT,
+    complete=_has_weights,
+)
+
+
 def locate(settings: Settings) -> Path | None:
     """The directory or checkpoint file holding htdemucs on this host, or None. Never downloads."""
-    candidates = [d for d in (_model_dir(settings), *_hub_snapshots()) if d is not None]
-    for directory in candidates:
-        if directory.is_dir() and _has_weights(directory):
-            return directory
-    checkpoint = _torch_checkpoint()
-    return checkpoint if checkpoint.is_file() else None
+    location = model_locator.locate(SPEC, settings)
+    return location.path if location is not None else None
 
 
 def where_looked(settings: Settings) -> list[str]:
-    model_dir = _model_dir(settings)
-    places = [f"MODEL_DIR ({model_dir})" if model_dir else "MODEL_DIR (not set)"]
-    places.append(f"hub cache ({hub_cache_dir()}) for {HUB_REPO}")
-    places.append(f"torch hub cache ({_torch_checkpoint()})")
-    places.append("hub download " + ("(allowed)" if settings.allow_model_download else "(disabled)"))
-    if importlib.util.find_spec("demucs") is None:
-        places.append("python package demucs>=4.1 (not installed: pip install '.[separation]')")
-    return places
+    return model_locator.where_looked(SPEC, settings)
 
 
 def is_available(settings: Settings) -> bool:
     """Cheap check (no torch import) for DEFAULT_STEMMING=auto and the model listing."""
-    if importlib.util.find_spec("demucs") is None:
-        return False
-    return locate(settings) is not None or settings.allow_model_download
+    return model_locator.locate(SPEC, settings) is not None
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -135,24 +112,24 @@ def _load_from(location: Path | None) -> BagOfModels:
     return model if isinstance(model, BagOfModels) else BagOfModels([model])
 
 
-@lru_cache(maxsize=2)
-def _load_cached(location: str | None, device: str) -> BagOfModels:
-    bag = _load_from(Path(location) if location is not None else None)
+def _load_bag(location: Path | None, device: str) -> BagOfModels:
+    bag = _load_from(location)
     bag.to(device).eval()
     return bag
 
 
 def load(settings: Settings) -> BagOfModels:
     """htdemucs as a demucs bag of models on the chosen device, loaded once per process."""
-    if importlib.util.find_spec("demucs") is None:
+    location = model_locator.locate(SPEC, settings)
+    if location is None:
         raise ModelNotAvailable(MODEL_NAME, where_looked(settings))
-    location = locate(settings)
-    if location is None and not settings.allow_model_download:
-        raise ModelNotAvailable(MODEL_NAME, where_looked(settings))
-    with _LOAD_LOCK:
-        bag = _load_cached(str(location) if location is not None else None, torch_device(settings))
+    device = torch_device(settings)
+    bag = model_cache.cached(
+        (MODEL_NAME, str(location.path), device), lambda: _load_bag(location.path, device)
+    )
     if VOCALS not in bag.sources:
-        raise ModelNotAvailable(MODEL_NAME, [f"{location}: model separates {bag.sources}, no '{VOCALS}'"])
+        where = location.path if location.source is not Source.HUB else HUB_REPO
+        raise ModelNotAvailable(MODEL_NAME, [f"{where}: model separates {bag.sources}, no '{VOCALS}'"])
     return bag
 
 

@@ -10,11 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import numpy as np
 
+from gpu_worker.pipeline import model_cache
 from gpu_worker.pipeline.diarization.speech import Region
 from gpu_worker.pipeline.types import SAMPLE_RATE
+from shared import model_locator
+from shared.errors import ModelNotAvailable
+from shared.model_locator import ModelSpec
 
 MIN_SAMPLES = SAMPLE_RATE // 10
 """A window shorter than this (a lone click) is widened around its centre before embedding."""
@@ -25,6 +30,16 @@ MEL_CHANNELS = 40
 
 TARGET_DBFS = -30.0
 """resemblyzer's `audio_norm_target_dBFS`: quieter windows are raised to it, louder ones kept."""
+
+SPEC = ModelSpec(
+    name="resemblyzer-ge2e",
+    packages=("resemblyzer",),
+    package_dirs=("",),
+    files=("pretrained.pt",),
+    package_hint="pip install --no-deps resemblyzer==0.1.4",
+    downloadable=False,
+)
+"""GE2E's weights ship inside the resemblyzer wheel."""
 
 
 @dataclass(frozen=True)
@@ -73,14 +88,21 @@ def normalize_volume(samples: np.ndarray) -> np.ndarray:
     return samples * np.float32(10 ** (change_db / 20)) if change_db > 0 else samples
 
 
-@cache
-def load_encoder(device: str):
-    """The encoder, once per process and device (`cpu` or `cuda`)."""
+def _voice_encoder(weights: str, device: str) -> Any:
     from resemblyzer import VoiceEncoder
 
-    encoder = VoiceEncoder(device=device, verbose=False)
+    encoder = VoiceEncoder(device=device, verbose=False, weights_fpath=weights)
     encoder.eval()
     return encoder
+
+
+def load_encoder(device: str) -> Any:
+    """resemblyzer's VoiceEncoder, once per process and device (`cpu` or `cuda`)."""
+    location = model_locator.locate(SPEC, None)  # in the wheel, wherever it is installed
+    if location is None or location.path is None:
+        raise ModelNotAvailable(SPEC.name, model_locator.where_looked(SPEC, None))
+    weights = str(location.path / "pretrained.pt")
+    return model_cache.cached((SPEC.name, weights, device), lambda: _voice_encoder(weights, device))
 
 
 def embed_windows(

@@ -10,11 +10,11 @@ implementing `name`, `dim` and `embed`, and by being returned from `load_encoder
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
 from typing import Protocol
 
 import numpy as np
 
+from gpu_worker.pipeline import model_cache
 from gpu_worker.pipeline.diarization import wespeaker
 from gpu_worker.pipeline.diarization.embeddings import load_encoder as _load_resemblyzer
 from gpu_worker.pipeline.diarization.embeddings import normalize_volume
@@ -96,23 +96,17 @@ def load_encoder(device: str = "cpu", settings: Settings | None = None) -> Speak
     ResNet34 where this deployment has its weights (MODEL_DIR or the hub cache), else resemblyzer.
     `wespeaker` without the weights is ModelNotAvailable naming where it was looked for."""
     choice = settings.speaker_encoder if settings is not None else SpeakerEncoderChoice.RESEMBLYZER
-    if choice == SpeakerEncoderChoice.RESEMBLYZER:
+    if settings is None or choice == SpeakerEncoderChoice.RESEMBLYZER:
         return _resemblyzer(device)
-    model_dir = settings.model_dir if settings is not None else None
-    allow_download = settings.allow_model_download if settings is not None else False
-    location = wespeaker.locate(model_dir, allow_download=allow_download)
+    location = wespeaker.locate(settings)
     if location is not None:
-        return _wespeaker(location, device)
+        return model_cache.cached(
+            (wespeaker.NAME, location, device), lambda: wespeaker.WeSpeakerEncoder(location, device)
+        )
     if choice == SpeakerEncoderChoice.WESPEAKER:
-        raise ModelNotAvailable(wespeaker.NAME, wespeaker.where_looked(model_dir))
+        raise ModelNotAvailable(wespeaker.NAME, wespeaker.where_looked(settings))
     return _resemblyzer(device)
 
 
-@cache
 def _resemblyzer(device: str) -> SpeakerEncoder:
-    return ResemblyzerEncoder(device)
-
-
-@cache
-def _wespeaker(location: wespeaker.WeSpeakerLocation, device: str) -> SpeakerEncoder:
-    return wespeaker.WeSpeakerEncoder(location, device)
+    return model_cache.cached(("resemblyzer-encoder", device), lambda: ResemblyzerEncoder(device))

@@ -16,7 +16,6 @@ count: `min_speakers` is not passed on.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import tempfile
 import wave
@@ -27,12 +26,22 @@ import numpy as np
 
 from gpu_worker.pipeline.diarization.turns import tidy_turns
 from gpu_worker.pipeline.types import SAMPLE_RATE, DecodedAudio, Diarization, ProgressCallback, SpeakerTurn
+from shared import model_locator
 from shared.errors import ModelNotAvailable
+from shared.model_locator import ModelSpec, Need
+from shared.settings import Settings
 from shared.stages import Stage
 
 BACKEND = "nemo"
 MODEL_NAME = "nemo-msdd"
 PATTERNS = {"vad": "*marblenet*.nemo", "speaker": "*titanet*.nemo", "msdd": "*msdd*.nemo"}
+SPEC = ModelSpec(
+    name=MODEL_NAME,
+    model_dir="nemo",
+    files=tuple(PATTERNS.values()),
+    needs=(Need("nemo", "'nemo_toolkit[asr]'"),),
+    downloadable=False,
+)
 
 
 @dataclass(frozen=True)
@@ -42,38 +51,21 @@ class NemoModels:
     msdd: Path
 
 
-def nemo_installed() -> bool:
-    return importlib.util.find_spec("nemo") is not None
-
-
-def find_models(model_dir: Path | None) -> NemoModels | None:
-    """The three checkpoints under `model_dir/nemo/`, or None if any is missing."""
-    if model_dir is None:
+def find_models(settings: Settings) -> NemoModels | None:
+    """The three checkpoints under MODEL_DIR/nemo/ (NeMo installed), or None if any is missing."""
+    location = model_locator.locate(SPEC, settings)
+    if location is None or location.path is None:
         return None
-    folder = Path(model_dir) / "nemo"
-    found = {}
-    for role, pattern in PATTERNS.items():
-        matches = sorted(folder.glob(pattern)) if folder.is_dir() else []
-        if not matches:
-            return None
-        found[role] = matches[0]
-    return NemoModels(**found)
+    folder = location.path
+    return NemoModels(**{role: sorted(folder.glob(pattern))[0] for role, pattern in PATTERNS.items()})
 
 
-def require_models(model_dir: Path | None) -> NemoModels:
+def require_models(settings: Settings) -> NemoModels:
     """The checkpoints, or ModelNotAvailable saying exactly where we looked."""
-    models = find_models(model_dir) if nemo_installed() else None
-    if models is not None:
-        return models
-    where = []
-    if not nemo_installed():
-        where.append("python package 'nemo' (pip install 'nemo_toolkit[asr]'): not installed")
-    if model_dir is None:
-        where.append("MODEL_DIR is not set")
-    else:
-        folder = Path(model_dir) / "nemo"
-        where += [str(folder / pattern) for pattern in PATTERNS.values()]
-    raise ModelNotAvailable(MODEL_NAME, where_looked=where)
+    models = find_models(settings)
+    if models is None:
+        raise ModelNotAvailable(MODEL_NAME, where_looked=model_locator.where_looked(SPEC, settings))
+    return models
 
 
 def diarize(

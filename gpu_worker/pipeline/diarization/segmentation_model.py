@@ -19,9 +19,7 @@ The state dict then loads with `strict=True`.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +27,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gpu_worker.pipeline import model_cache
 from gpu_worker.pipeline.diarization.checkpoint import load_state_dict
+from shared import model_locator
 from shared.errors import ModelNotAvailable
+from shared.model_locator import ModelSpec
 
 MODEL_NAME = "pyannote-segmentation-v2"
 PACKAGE = "whisperx"
-ASSET = Path("assets") / "pytorch_model.bin"
+WEIGHTS_FILE = "pytorch_model.bin"
+SPEC = ModelSpec(
+    name=MODEL_NAME,
+    packages=(PACKAGE,),
+    package_dirs=("assets",),
+    files=(WEIGHTS_FILE,),
+    package_hint="pip install --no-deps whisperx==3.8.6",
+    downloadable=False,
+)
 
 CHUNK_SAMPLES = 80_000
 """The model was trained on 5 s chunks at 16 kHz."""
@@ -126,24 +135,22 @@ class PyanNet(nn.Module):
 
 def weights_path() -> Path:
     """The checkpoint inside the installed whisperx package, or ModelNotAvailable."""
-    spec = importlib.util.find_spec(PACKAGE)
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for location in locations:
-        candidate = Path(location) / ASSET
-        if candidate.is_file():
-            return candidate
-    where = [str(Path(loc) / ASSET) for loc in locations] or [
-        f"python package '{PACKAGE}' (pip install --no-deps whisperx==3.8.6): not installed"
-    ]
-    raise ModelNotAvailable(MODEL_NAME, where_looked=where)
+    location = model_locator.locate(SPEC, None)
+    if location is None or location.path is None:
+        raise ModelNotAvailable(MODEL_NAME, where_looked=model_locator.where_looked(SPEC, None))
+    return location.path / WEIGHTS_FILE
 
 
-@cache
+def _load(weights: Path, device: str) -> PyanNet:
+    model = PyanNet()
+    model.load_state_dict(load_state_dict(weights), strict=True)
+    return model.eval().to(device)
+
+
 def load_model(device: str = "cpu") -> PyanNet:
     """The model with its weights (every key matched), in eval mode, once per process and device."""
-    model = PyanNet()
-    model.load_state_dict(load_state_dict(weights_path()), strict=True)
-    return model.eval().to(device)
+    weights = weights_path()
+    return model_cache.cached((MODEL_NAME, str(weights), device), lambda: _load(weights, device))
 
 
 def frame_centres(num_frames: int = FRAMES_PER_CHUNK) -> np.ndarray:

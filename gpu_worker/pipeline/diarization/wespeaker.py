@@ -8,8 +8,8 @@ used only where it is found, in this order:
 1. `MODEL_DIR/wespeaker-voxceleb-resnet34-LM/pytorch_model.bin` (the hub repository's layout: a
    pyannote checkpoint, or WeSpeaker's own `avg_model.pt` renamed), or any `*.onnx` there (WeSpeaker's
    ONNX export: input fbank (batch, frames, 80), output (batch, 256));
-2. the Hugging Face hub cache (`huggingface_hub.try_to_load_from_cache`), then the hub itself only
-   with `ALLOW_MODEL_DOWNLOAD=true`.
+2. the Hugging Face hub cache, then the hub itself only with `ALLOW_MODEL_DOWNLOAD=true`
+   (`SPEC`, found by shared.model_locator).
 
 The network is re-implemented here in plain torch (ResNet34 with 32 base channels, temporal mean +
 standard deviation pooling, one 256-d linear layer) so that pyannote.audio, which does not import
@@ -28,6 +28,9 @@ import numpy as np
 
 from gpu_worker.pipeline.diarization.checkpoint import load_state_dict
 from gpu_worker.pipeline.diarization.fbank import NUM_MEL_BINS, kaldi_fbank
+from shared import model_locator
+from shared.model_locator import ModelSpec
+from shared.settings import Settings
 
 NAME = "wespeaker-voxceleb-resnet34-LM"
 HUB_REPO = "pyannote/wespeaker-voxceleb-resnet34-LM"
@@ -35,6 +38,7 @@ WEIGHTS_FILE = "pytorch_model.bin"
 EMBEDDING_DIM = 256
 _HEAD_PREFIXES = ("projection.", "loss.", "margin.")
 """Training-only heads in WeSpeaker's own checkpoints; ignored, everything else must match."""
+SPEC = ModelSpec(name=NAME, model_dir=NAME, files=(f"{WEIGHTS_FILE}|*.onnx",), hub_repo=HUB_REPO)
 
 
 @dataclass(frozen=True)
@@ -46,35 +50,22 @@ class WeSpeakerLocation:
     """`model_dir`, `hub_cache` or `hub`."""
 
 
-def locate(model_dir: Path | None, *, allow_download: bool = False) -> WeSpeakerLocation | None:
-    """Where this machine has the WeSpeaker ResNet34 weights, or None."""
-    if model_dir is not None:
-        folder = Path(model_dir) / NAME
-        if (folder / WEIGHTS_FILE).is_file():
-            return WeSpeakerLocation(folder / WEIGHTS_FILE, "torch", "model_dir")
-        onnx = sorted(folder.glob("*.onnx")) if folder.is_dir() else []
-        if onnx:
-            return WeSpeakerLocation(onnx[0], "onnx", "model_dir")
-    from huggingface_hub import try_to_load_from_cache
-
-    cached = try_to_load_from_cache(HUB_REPO, WEIGHTS_FILE)
-    if isinstance(cached, str):
-        return WeSpeakerLocation(Path(cached), "torch", "hub_cache")
-    if allow_download:
-        from huggingface_hub import hf_hub_download
-
-        try:
-            return WeSpeakerLocation(Path(hf_hub_download(HUB_REPO, WEIGHTS_FILE)), "torch", "hub")
-        except Exception:  # no network, gated repository, no token: simply not available
-            return None
-    return None
+def locate(settings: Settings) -> WeSpeakerLocation | None:
+    """Where this machine has the WeSpeaker ResNet34 weights (fetched from the hub when downloads are
+    allowed and nothing local has them), or None."""
+    location = model_locator.locate(SPEC, settings)
+    if location is None:
+        return None
+    folder = model_locator.fetch(location, [WEIGHTS_FILE])
+    if folder is None:  # no network, gated repository, no token: simply not available
+        return None
+    if (folder / WEIGHTS_FILE).is_file():
+        return WeSpeakerLocation(folder / WEIGHTS_FILE, "torch", location.source.value)
+    return WeSpeakerLocation(sorted(folder.glob("*.onnx"))[0], "onnx", location.source.value)
 
 
-def where_looked(model_dir: Path | None) -> list[str]:
-    from huggingface_hub.constants import HF_HUB_CACHE
-
-    folder = f"{model_dir}/{NAME}/" if model_dir is not None else "MODEL_DIR (not set)"
-    return [f"{folder} ({WEIGHTS_FILE} or *.onnx)", f"hub cache ({HF_HUB_CACHE}) for {HUB_REPO}"]
+def where_looked(settings: Settings) -> list[str]:
+    return model_locator.where_looked(SPEC, settings)
 
 
 def build_resnet34() -> Any:
