@@ -41,14 +41,15 @@ class ClusteringParams:
     """Largest pruning level tried, as a fraction of the number of embeddings."""
     p_search_volume: int = 30
     """How many pruning levels between 2 and the largest are tried (evenly spread)."""
-    same_speaker_cosine: float = 0.88
-    same_speaker_size_slope: float = 0.3
+    same_speaker_cosine: float = 0.92
+    same_speaker_size_slope: float = 0.5
     """Two clusters are one voice when their centroids' cosine is at least
     `same_speaker_cosine − same_speaker_size_slope / (windows in the smaller cluster)`. Measured on
-    1.5 s windows: sub-clusters of one voice 0.86–0.93 (the small ones lowest); distinct real voices
-    (LibriSpeech corpus, 1–6 speakers) 0.48–0.77, two espeak male voices 0.82–0.90 (clusters of
-    25–95 windows). 0.92 left one real voice in two clusters on a 6-speaker and on an overlapped
-    2-speaker conversation; 0.88 and 0.86 counted both right, and nothing else changed."""
+    1.5 s windows: sub-clusters of one voice 0.86–0.93, the small ones lowest; distinct real voices
+    (LibriSpeech corpus, 1–6 speakers) 0.48–0.77; two espeak male voices 0.82–0.90 (clusters of
+    17–95 windows). A slope of 0.3 left one real voice in two clusters on a 6-speaker and on an
+    overlapped 2-speaker conversation (halves of 6–12 windows, 0.86–0.89 alike); 0.5 joins those
+    and still keeps the espeak voices (0.884 at 17 windows) apart."""
     split_below_cosine: float = 0.8
     split_min_windows: int = 5
     """After NME-SC, a cluster whose two k-means halves (each of at least `split_min_windows`) have
