@@ -43,7 +43,8 @@ async def open_clients(session: Any, settings: Settings) -> AsyncIterator[AwsCli
 
     from aiobotocore.config import AioConfig
 
-    from shared.aws_adapters import AsyncS3Blobs, AsyncSqsQueue
+    from shared import sqs as sqs_queue
+    from shared.aws_adapters import AsyncS3Blobs
     from shared.job_store import AsyncJobStore
 
     async with AsyncExitStack() as stack:
@@ -54,11 +55,14 @@ async def open_clients(session: Any, settings: Settings) -> AsyncIterator[AwsCli
 
         # SigV4: in us-east-1 botocore would otherwise presign result URLs with SigV2.
         s3 = await client("s3", config=AioConfig(signature_version="s3v4"))
-        sqs, dynamodb = await client("sqs"), await client("dynamodb")
+        dynamodb = await client("dynamodb")
+        sqs = await stack.enter_async_context(
+            sqs_queue.async_client(session, region_name=settings.aws_region)
+        )
         yield AwsClients(
             settings,
             AsyncJobStore(dynamodb, settings),
-            AsyncSqsQueue(sqs, settings.queue_name),
+            sqs_queue.AsyncSqsQueue(sqs, settings.queue_name),
             AsyncS3Blobs(s3, settings.bucket_name),
             s3=s3,
             sqs=sqs,

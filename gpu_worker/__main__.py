@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 
+from gpu_worker.hooks import NO_HOOKS, WorkerHooks
 from gpu_worker.worker import Worker
 from shared.logging import configure_logging
 from shared.settings import get_settings
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, *, hooks: WorkerHooks = NO_HOOKS) -> None:
+    """`hooks`: for a launcher that steps into job handling (the tests' tests/faults.py)."""
     parser = argparse.ArgumentParser(prog="python -m gpu_worker", description=__doc__)
     parser.add_argument(
         "--concurrency", type=int, choices=range(1, 65), metavar="N", help="consumer threads (default 1)"
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
         updates["worker_preload"] = False
     settings = get_settings().model_copy(update=updates)
     configure_logging(settings)
-    worker = Worker(settings)
+    worker = Worker(settings, hooks=hooks)
     worker.install_signal_handlers()
     worker.run()
 

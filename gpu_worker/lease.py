@@ -57,7 +57,7 @@ class Lease:
         interval = max(0.2, self.visibility_seconds / 3)
         while not self._done.wait(interval):
             try:
-                self.queue.change_visibility(self.receipt_handle, self.visibility_seconds)
+                self.queue.extend(self.receipt_handle, self.visibility_seconds)
                 if self.store.run(self.store.ops.renew_lease(self.job_id, self.owner)) is None:
                     if not self._done.is_set():  # (not merely finished between two beats)
                         log.warning("lease_lost", job_id=self.job_id, owner=self.owner)

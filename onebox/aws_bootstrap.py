@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from shared import sqs
 from shared.resources import (
     INCOMING_PREFIX,
     JOB_PARTITION_KEY,
@@ -100,30 +101,15 @@ def _ensure_bucket(s3: Any, settings: Settings) -> None:
     )
 
 
-def _ensure_queues(sqs: Any, settings: Settings) -> tuple[str, str]:
-    dlq_url = sqs.create_queue(
-        QueueName=settings.dlq_name,
-        Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)},
-    )["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+def _ensure_queues(client: Any, settings: Settings) -> tuple[str, str]:
+    dlq = sqs.ensure_queue(client, settings.dlq_name, {"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)})
     attributes = {
         "VisibilityTimeout": str(settings.visibility_timeout_seconds),
         "ReceiveMessageWaitTimeSeconds": str(settings.poll_wait_seconds),
         "MessageRetentionPeriod": str(settings.message_retention_seconds),
-        "RedrivePolicy": json.dumps(
-            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(settings.max_receive_count)}
-        ),
+        **sqs.redrive_to(dlq, settings.max_receive_count),
     }
-    try:
-        queue_url = sqs.create_queue(QueueName=settings.queue_name, Attributes=attributes)["QueueUrl"]
-    except ClientError as error:  # exists with other attributes: bring them in line
-        if error.response["Error"]["Code"] not in ("QueueAlreadyExists", "QueueNameExists"):
-            raise
-        queue_url = sqs.get_queue_url(QueueName=settings.queue_name)["QueueUrl"]
-        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=attributes)
-    return queue_url, dlq_url
+    return sqs.ensure_queue(client, settings.queue_name, attributes).url, dlq.url
 
 
 def _ensure_table(dynamodb: Any, settings: Settings) -> None:
@@ -143,16 +129,11 @@ def _ensure_table(dynamodb: Any, settings: Settings) -> None:
         )
 
 
-def _ensure_ingest_notifications(s3: Any, sqs: Any, settings: Settings) -> str:
+def _ensure_ingest_notifications(s3: Any, sqs_client: Any, settings: Settings) -> str:
     """The emulator's stand-in for S3 → ingest Lambda: ObjectCreated on uploads/ and incoming/ →
     the ingest queue (read by onebox/ingest_consumer.py). Configuring it makes S3 send an
     `s3:TestEvent`, which ingestion skips."""
-    queue_url = sqs.create_queue(QueueName=settings.ingest_queue_name, Attributes=INGEST_QUEUE_ATTRIBUTES)[
-        "QueueUrl"
-    ]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    queue = sqs.ensure_queue(sqs_client, settings.ingest_queue_name, INGEST_QUEUE_ATTRIBUTES)
     bucket_arn = f"arn:aws:s3:::{settings.bucket_name}"
     policy = {  # what S3 needs on AWS; emulators that check policies need it too
         "Version": "2012-10-17",
@@ -161,19 +142,19 @@ def _ensure_ingest_notifications(s3: Any, sqs: Any, settings: Settings) -> str:
                 "Effect": "Allow",
                 "Principal": {"Service": "s3.amazonaws.com"},
                 "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
+                "Resource": queue.arn,
                 "Condition": {"ArnLike": {"aws:SourceArn": bucket_arn}},
             }
         ],
     }
-    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+    sqs.set_policy(sqs_client, queue, policy)
     s3.put_bucket_notification_configuration(
         Bucket=settings.bucket_name,
         NotificationConfiguration={
             "QueueConfigurations": [
                 {
                     "Id": f"ingest-{prefix.rstrip('/')}",
-                    "QueueArn": queue_arn,
+                    "QueueArn": queue.arn,
                     "Events": ["s3:ObjectCreated:*"],
                     "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
                 }
@@ -181,17 +162,17 @@ def _ensure_ingest_notifications(s3: Any, sqs: Any, settings: Settings) -> str:
             ]
         },
     )
-    return queue_url
+    return queue.url
 
 
 def ensure_resources(settings: Settings, session: boto3.Session | None = None) -> Resources:
     """Create whatever is missing; safe to run any number of times."""
     session = session or boto3.Session(region_name=settings.aws_region)
-    s3, sqs = session.client("s3"), session.client("sqs")
+    s3, queues = session.client("s3"), sqs.client(session)
     _ensure_bucket(s3, settings)
-    queue_url, dlq_url = _ensure_queues(sqs, settings)
+    queue_url, dlq_url = _ensure_queues(queues, settings)
     _ensure_table(session.client("dynamodb"), settings)
-    ingest_queue_url = _ensure_ingest_notifications(s3, sqs, settings)
+    ingest_queue_url = _ensure_ingest_notifications(s3, queues, settings)
     return Resources(settings.bucket_name, queue_url, dlq_url, settings.table_name, ingest_queue_url)
 
 

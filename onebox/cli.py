@@ -26,6 +26,8 @@ from shared.settings import BackendChoice, Settings
 LOCAL_PROJECT = "local"
 LOCK_FILENAME = "onebox.lock"
 RUN_FILENAME = "onebox.run.json"
+# The worker's command after the interpreter (tests/faults.py puts its own here).
+WORKER_COMMAND: tuple[str, ...] = ("-m", "gpu_worker")
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -153,7 +155,7 @@ def _children(args: argparse.Namespace, env: dict[str, str], *, emulator: bool) 
         api.append("--no-access-log")
     children = [Child("api", api, env)]
     if not args.no_worker:
-        worker = [python, "-m", "gpu_worker", "--concurrency", str(args.concurrency)]
+        worker = [python, *WORKER_COMMAND, "--concurrency", str(args.concurrency)]
         # SIGTERM: finish the job in hand; a second: give it back; then SIGKILL.
         children.append(Child("worker", worker, env, stop_signals=(signal.SIGTERM, signal.SIGTERM)))
     # The stand-in for S3 events: the drop folder (embedded), or the emulator's ingest queue.

@@ -4,8 +4,8 @@ the very function the Lambda handler runs on AWS.
 
 `python -m onebox.ingest_consumer` (the local run starts it beside the API and the worker).
 A message is deleted once its event is handled; one that failed for a transient reason comes back
-after the queue's visibility timeout (handling is idempotent). Nothing here needs a GPU: it lives in
-gpu_worker/ only because api_lambda/ is what the Lambda package ships.
+after the queue's visibility timeout (handling is idempotent). It lives in onebox/, not api_lambda/,
+because on AWS S3 invokes the ingest Lambda directly and no such consumer runs.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from aiobotocore.session import get_session
 
 from api_lambda.aws import AwsClients, open_clients
 from api_lambda.ingest import process_event
-from shared.aws_adapters import AsyncSqsQueue
 from shared.ingestion import UnreadableEvent
 from shared.logging import configure_logging, get_logger
 from shared.ports import AsyncQueue, QueueMessage
 from shared.settings import Settings, get_settings
+from shared.sqs import AsyncSqsQueue
 
 log = get_logger(__name__)
 
@@ -37,7 +37,7 @@ async def handle_message(aws: AwsClients, queue: AsyncQueue, message: QueueMessa
     except Exception:
         log.exception("ingest_message_failed", message_id=message.message_id)
         return  # it comes back after the visibility timeout
-    await queue.delete(message.receipt)
+    await queue.ack(message.receipt)
 
 
 async def consume(settings: Settings, stop: asyncio.Event) -> None:

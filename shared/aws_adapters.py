@@ -1,5 +1,5 @@
-"""The ports (shared.ports) on AWS: SQS queues and the S3 bucket, through boto3 (the worker) or
-aiobotocore (the API). These are the calls the code made directly before; nothing new here."""
+"""The blob store ports (shared.ports) on AWS: the S3 bucket, through boto3 (the worker) or
+aiobotocore (the API). The queue port's SQS adapter is shared.sqs."""
 
 from __future__ import annotations
 
@@ -11,83 +11,9 @@ from botocore.exceptions import ClientError
 
 from shared import storage
 from shared.errors import PayloadTooLarge
-from shared.ports import PresignedUpload, QueueMessage, StoredObject
+from shared.ports import PresignedUpload, StoredObject
 
 _MISSING = ("404", "NoSuchKey", "NotFound")
-
-
-def _message(raw: dict[str, Any]) -> QueueMessage:
-    return QueueMessage(
-        message_id=raw.get("MessageId", ""),
-        body=raw["Body"],
-        receipt=raw["ReceiptHandle"],
-        receive_count=int(raw.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
-    )
-
-
-class SqsQueue:
-    """One SQS queue, with a boto3 client."""
-
-    def __init__(self, client: Any, name: str) -> None:
-        self.client = client
-        self.name = name
-        self.url: str = client.get_queue_url(QueueName=name)["QueueUrl"]
-
-    def send(self, body: str) -> None:
-        self.client.send_message(QueueUrl=self.url, MessageBody=body)
-
-    def receive(
-        self, *, max_messages: int, wait_seconds: float, visibility_seconds: int
-    ) -> list[QueueMessage]:
-        answer = self.client.receive_message(
-            QueueUrl=self.url,
-            MaxNumberOfMessages=max_messages,
-            WaitTimeSeconds=int(wait_seconds),
-            VisibilityTimeout=visibility_seconds,
-            MessageSystemAttributeNames=["ApproximateReceiveCount"],
-        )
-        return [_message(raw) for raw in answer.get("Messages", [])]
-
-    def delete(self, receipt: str) -> None:
-        self.client.delete_message(QueueUrl=self.url, ReceiptHandle=receipt)
-
-    def change_visibility(self, receipt: str, seconds: int) -> None:
-        self.client.change_message_visibility(
-            QueueUrl=self.url, ReceiptHandle=receipt, VisibilityTimeout=seconds
-        )
-
-
-class AsyncSqsQueue:
-    """One SQS queue, with an aiobotocore client; its URL is looked up on first use."""
-
-    def __init__(self, client: Any, name: str) -> None:
-        self.client = client
-        self.name = name
-        self._url: str | None = None
-
-    async def url(self) -> str:
-        if self._url is None:
-            self._url = (await self.client.get_queue_url(QueueName=self.name))["QueueUrl"]
-        return self._url
-
-    async def send(self, body: str) -> None:
-        await self.client.send_message(QueueUrl=await self.url(), MessageBody=body)
-
-    async def receive(
-        self, *, max_messages: int, wait_seconds: float, visibility_seconds: int | None = None
-    ) -> list[QueueMessage]:
-        extra = {"VisibilityTimeout": visibility_seconds} if visibility_seconds is not None else {}
-        answer = await self.client.receive_message(
-            QueueUrl=await self.url(),
-            MaxNumberOfMessages=max_messages,
-            WaitTimeSeconds=int(wait_seconds),
-            MessageSystemAttributeNames=["ApproximateReceiveCount"],
-            **extra,
-        )
-        return [_message(raw) for raw in answer.get("Messages", [])]
-
-    async def delete(self, receipt: str) -> None:
-        await self.client.delete_message(QueueUrl=await self.url(), ReceiptHandle=receipt)
 
 
 class S3Blobs:

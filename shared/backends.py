@@ -29,16 +29,17 @@ def worker_backend(settings: Settings, *, session: Any = None, pool: int = 10) -
     import boto3
     from botocore.config import Config
 
-    from shared.aws_adapters import S3Blobs, SqsQueue
+    from shared import sqs
+    from shared.aws_adapters import S3Blobs
     from shared.job_store import JobStore
 
     session = session or boto3.Session(region_name=settings.aws_region)
     config = Config(max_pool_connections=pool, retries={"mode": "standard"})
-    sqs = session.client("sqs", config=config)
+    queues = sqs.client(session, config=config)
     return WorkerBackend(
         store=JobStore(session.client("dynamodb", config=config), settings),
-        queue=SqsQueue(sqs, settings.queue_name),
-        dead_letters=SqsQueue(sqs, settings.dlq_name),
+        queue=sqs.SqsQueue(queues, settings.queue_name),
+        dead_letters=sqs.SqsQueue(queues, settings.dlq_name),
         blobs=S3Blobs(session.client("s3", config=config), settings.bucket_name),
     )
 

@@ -1,8 +1,9 @@
 """The service's storage ports: the queue and the blob store, as the code uses them.
 
-Two implementations each: `shared.aws_adapters` (SQS and S3, for AWS and its emulators) and
-`shared.embedded` (SQLite and a data directory, for one machine). The job store has its own two
-(`shared.job_store` for DynamoDB, `shared.embedded.job_store` for SQLite) with the same methods.
+Two implementations each: for AWS and its emulators `shared.sqs` (the queue) and
+`shared.aws_adapters` (S3); for one machine `shared.embedded` (SQLite and a data directory).
+The job store has its own two (`shared.job_store` for DynamoDB, `shared.embedded.job_store` for
+SQLite) with the same methods.
 Sync protocols serve the worker (threads), async ones the API (one event loop).
 """
 
@@ -59,7 +60,8 @@ class PresignedUpload:
 
 class Queue(Protocol):
     """At-least-once delivery: a received message is hidden for `visibility_seconds`, then comes
-    back unless deleted; past MAX_RECEIVE_COUNT receives it moves to the dead-letter queue."""
+    back unless acknowledged; past MAX_RECEIVE_COUNT receives it moves to the dead-letter queue.
+    A receipt acts on its own delivery only."""
 
     def send(self, body: str) -> None: ...
 
@@ -67,19 +69,35 @@ class Queue(Protocol):
         self, *, max_messages: int, wait_seconds: float, visibility_seconds: int
     ) -> list[QueueMessage]: ...
 
-    def delete(self, receipt: str) -> None: ...
+    def ack(self, receipt: str) -> None:
+        """Done with it: the message is deleted."""
 
-    def change_visibility(self, receipt: str, seconds: int) -> None: ...
+    def extend(self, receipt: str, seconds: int) -> None:
+        """Still working on it: hidden for `seconds` more, from now."""
+
+    def release(self, receipt: str, delay: int = 0) -> None:
+        """Not done: visible again after `delay` seconds (0: at once), for any receiver."""
+
+    def depth(self) -> int:
+        """Messages in the queue, visible or in flight (SQS: approximate)."""
 
 
 class AsyncQueue(Protocol):
+    """The same, for one event loop (the API, the emulator's ingest consumer)."""
+
     async def send(self, body: str) -> None: ...
 
     async def receive(
         self, *, max_messages: int, wait_seconds: float, visibility_seconds: int | None = None
     ) -> list[QueueMessage]: ...
 
-    async def delete(self, receipt: str) -> None: ...
+    async def ack(self, receipt: str) -> None: ...
+
+    async def extend(self, receipt: str, seconds: int) -> None: ...
+
+    async def release(self, receipt: str, delay: int = 0) -> None: ...
+
+    async def depth(self) -> int: ...
 
 
 class BlobStore(Protocol):

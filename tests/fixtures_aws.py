@@ -28,6 +28,7 @@ from onebox.aws_bootstrap import Resources, ensure_resources
 from shared.job_store import JobStore, decode_item
 from shared.jobs import Job
 from shared.settings import Settings, get_settings
+from tests.faults import FAULT_ENV
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WAIT_SECONDS = 180.0  # a safety net so a broken test fails instead of hanging; never a speed check
@@ -230,11 +231,13 @@ def spawn_worker(aws: AwsEnv, tmp_path: Path) -> Iterator[Callable[..., WorkerPr
     started: list[WorkerProcess] = []
 
     def spawn(*args: str, **env: str) -> WorkerProcess:
+        """`WORKER_FAULT_INJECTION` in `env`: run it through tests/faults.py's hooks."""
         worker_id = f"test-worker-{len(started) + 1}"
         log_path = tmp_path / f"{worker_id}.log"
+        module = ["tests.faults", "gpu_worker"] if FAULT_ENV in env else ["gpu_worker"]
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "gpu_worker", *args],
+                [sys.executable, "-m", *module, *args],
                 cwd=REPO_ROOT,
                 env={**os.environ, **aws.env, "WORKER_ID": worker_id, **env},
                 stdout=log,

@@ -19,7 +19,11 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("api_lambda", "gpu_worker", "shared", "onebox", "client", "evaluation")
-AWS_MODULES = ("boto3", "botocore", "aiobotocore", "shared.aws_adapters", "shared.backends")
+AWS_MODULES = ("boto3", "botocore", "aiobotocore", "shared.aws_adapters", "shared.sqs", "shared.backends")
+# the worker's job handling, around the pipeline
+WORKER_MODULES = tuple(
+    f"gpu_worker.{name}" for name in ("worker", "consumer", "runner", "dead_letters", "lease", "notify")
+)
 STORE_MODULES = ("shared.job_store", "shared.embedded", "shared.storage")
 SPEECH_MODULES = ("torch", "faster_whisper", "ctranslate2", "numpy", "av", "moto")
 
@@ -32,7 +36,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "evaluation": ("api_lambda", "onebox", "client", "tests"),
     "bench": ("tests",),  # benchmarks build their audio with evaluation/, never with test code
     # the speech pipeline knows audio and models, never where jobs come from
-    "gpu_worker.pipeline": ("gpu_worker.worker", "gpu_worker.lease", *AWS_MODULES, *STORE_MODULES),
+    "gpu_worker.pipeline": (*WORKER_MODULES, *AWS_MODULES, *STORE_MODULES),
 }
 
 

@@ -62,8 +62,9 @@ def _local_settings(tmp_path: Path) -> Settings:
 @pytest.fixture(params=BACKENDS)
 def parts(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[Parts]:
     if request.param == "aws":
-        from shared.aws_adapters import S3Blobs, SqsQueue
+        from shared.aws_adapters import S3Blobs
         from shared.job_store import JobStore
+        from shared.sqs import SqsQueue
 
         aws = request.getfixturevalue("aws")
         settings, sqs = aws.settings, aws.client("sqs")
@@ -314,12 +315,12 @@ def receive_one(queue: Queue, *, visibility: int = 30, wait: float = 1) -> Any:
     return messages[0] if messages else None
 
 
-def test_a_message_is_hidden_while_received_and_gone_once_deleted(parts: Parts) -> None:
+def test_a_message_is_hidden_while_received_and_gone_once_acknowledged(parts: Parts) -> None:
     parts.queue.send('{"n": 1}')
     first = receive_one(parts.queue)
     assert first.body == '{"n": 1}' and first.receive_count == 1
     assert receive_one(parts.queue, wait=0) is None  # in flight: nobody else gets it
-    parts.queue.delete(first.receipt)
+    parts.queue.ack(first.receipt)
     assert receive_one(parts.queue, wait=1) is None
 
 
@@ -341,11 +342,60 @@ def wait_for_message(queue: Queue, *, visibility: int = 30) -> Any:
 def test_visibility_can_be_extended_and_ended(parts: Parts) -> None:
     parts.queue.send("held")
     held = receive_one(parts.queue, visibility=1)
-    parts.queue.change_visibility(held.receipt, 30)  # what the worker's heartbeat does
+    parts.queue.extend(held.receipt, 30)  # what the worker's heartbeat does
     time.sleep(1.5)
     assert receive_one(parts.queue, wait=0) is None
-    parts.queue.change_visibility(held.receipt, 0)  # give it back at once
+    parts.queue.release(held.receipt)  # give it back at once
     assert wait_for_message(parts.queue).receive_count == 2
+
+
+def test_a_release_with_a_delay_hides_the_message_until_then(parts: Parts) -> None:
+    parts.queue.send("later")
+    first = receive_one(parts.queue)
+    parts.queue.release(first.receipt, delay=300)  # what a retry's back-off does
+    assert receive_one(parts.queue, wait=0) is None
+    parts.queue.release(first.receipt)
+    assert wait_for_message(parts.queue).receive_count == 2
+
+
+def test_depth_counts_visible_and_in_flight_messages(parts: Parts) -> None:
+    assert parts.queue.depth() == 0
+    parts.queue.send("one")
+    parts.queue.send("two")
+    taken = receive_one(parts.queue)
+    assert parts.queue.depth() == 2
+    parts.queue.ack(taken.receipt)
+    assert parts.queue.depth() == 1
+
+
+def test_the_async_queue_keeps_the_same_contract(parts: Parts) -> None:
+    """The API's side (aiobotocore, or SQLite in a thread), opened as the app opens it."""
+    import asyncio
+
+    from aiobotocore.session import get_session
+
+    from api_lambda.aws import open_clients
+
+    async def run() -> None:
+        async with open_clients(get_session(), parts.settings) as backend:
+            queue = backend.queue
+            await queue.send("async")
+            (first,) = await queue.receive(max_messages=1, wait_seconds=1, visibility_seconds=30)
+            assert first.body == "async" and first.receive_count == 1
+            await queue.extend(first.receipt, 300)
+            assert await queue.receive(max_messages=1, wait_seconds=0) == []
+            assert await queue.depth() == 1
+            await queue.release(first.receipt)
+            (again,) = await queue.receive(max_messages=1, wait_seconds=1)
+            assert again.receive_count == 2
+            await queue.ack(again.receipt)
+            assert await queue.depth() == 0
+
+    loop = asyncio.new_event_loop()  # not asyncio.run: it would unset the loop Mangum's tests rely on
+    try:
+        loop.run_until_complete(run())
+    finally:
+        loop.close()
 
 
 def test_past_max_receive_count_a_message_moves_to_the_dead_letter_queue(parts: Parts) -> None:
@@ -353,7 +403,7 @@ def test_past_max_receive_count_a_message_moves_to_the_dead_letter_queue(parts: 
     for count in range(1, parts.settings.max_receive_count + 1):
         message = wait_for_message(parts.queue, visibility=1)
         assert message.receive_count == count
-        parts.queue.change_visibility(message.receipt, 0)
+        parts.queue.release(message.receipt)
     assert receive_one(parts.queue, wait=1) is None
     dead = wait_for_message(parts.dead_letters)
     assert dead.body == "poison"
@@ -370,7 +420,7 @@ def test_each_message_is_delivered_to_one_of_many_concurrent_receivers(parts: Pa
         while (message := receive_one(parts.queue, wait=1)) is not None:
             with lock:
                 got.append(message.body)
-            parts.queue.delete(message.receipt)
+            parts.queue.ack(message.receipt)
 
     threads = [threading.Thread(target=consume) for _ in range(3)]
     for thread in threads:

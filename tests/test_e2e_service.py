@@ -66,6 +66,7 @@ def local_service(tmp_path: Path) -> Iterator[LocalService]:
             [
                 sys.executable,
                 "-m",
+                "tests.faults",  # the one-machine run, its worker with tests/faults.py's hooks
                 "onebox",
                 "--emulate-aws",
                 "--port",

@@ -5,7 +5,7 @@ permanent failures, shutdown, and a callback that outlives the worker that owed 
 Crashes are real: a worker is SIGKILLed from outside, or kills itself right after claiming a job
 (WORKER_FAULT_INJECTION=crash@<file name part>). `hold@<file name part>` parks a job at its first
 stage until the worker is told to stop it, so a test can act while it is `processing` without
-racing the pipeline.
+racing the pipeline. Both are hooks that tests/faults.py installs in the worker it starts.
 """
 
 from __future__ import annotations

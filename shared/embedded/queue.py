@@ -89,15 +89,21 @@ class SqliteQueue:
                 return taken
             time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
-    def delete(self, receipt: str) -> None:
+    def ack(self, receipt: str) -> None:
         with self.db.write() as conn:
             conn.execute("DELETE FROM messages WHERE receipt = ?", (receipt,))
 
-    def change_visibility(self, receipt: str, seconds: int) -> None:
+    def _hide(self, receipt: str, seconds: int) -> None:
         with self.db.write() as conn:
             conn.execute(
                 "UPDATE messages SET visible_at = ? WHERE receipt = ?", (self.clock() + seconds, receipt)
             )
+
+    def extend(self, receipt: str, seconds: int) -> None:
+        self._hide(receipt, seconds)
+
+    def release(self, receipt: str, delay: int = 0) -> None:
+        self._hide(receipt, delay)
 
     def depth(self) -> int:
         """Messages in the queue, visible or in flight."""
@@ -125,5 +131,14 @@ class AsyncSqliteQueue:
             visibility_seconds=visibility_seconds or self.visibility_seconds,
         )
 
-    async def delete(self, receipt: str) -> None:
-        await asyncio.to_thread(self.queue.delete, receipt)
+    async def ack(self, receipt: str) -> None:
+        await asyncio.to_thread(self.queue.ack, receipt)
+
+    async def extend(self, receipt: str, seconds: int) -> None:
+        await asyncio.to_thread(self.queue.extend, receipt, seconds)
+
+    async def release(self, receipt: str, delay: int = 0) -> None:
+        await asyncio.to_thread(self.queue.release, receipt, delay)
+
+    async def depth(self) -> int:
+        return await asyncio.to_thread(self.queue.depth)
