@@ -2,16 +2,16 @@
 
 The names are faster-whisper's own (`faster_whisper.utils._MODELS`: name -> CTranslate2 repository
 on the hub) plus the offline PyPI packages, plus any custom model directory in MODEL_DIR. The API
-uses this module, and must not import faster-whisper (ctranslate2, onnxruntime: a Lambda cold
-start), so the table is read from faster-whisper's source as data; where faster-whisper is not
-installed (the Lambda API) only the offline names are known here, and the fleet's registrations
-say what the workers run. Lookup itself is `shared.model_locator`'s.
+uses this module without faster-whisper (the Lambda API does not install it: ctranslate2 and
+onnxruntime would slow its cold start), so faster-whisper's table is kept as data in
+`whisper_models.json`, and a test fails when it differs from the installed faster-whisper's. Every
+name must be known to the API even with no worker live (the AWS fleet scaled to zero), or the
+request that would start a worker is refused. Lookup itself is `shared.model_locator`'s.
 """
 
 from __future__ import annotations
 
-import ast
-import importlib.util
+import json
 from functools import cache
 from pathlib import Path
 
@@ -41,18 +41,16 @@ OFFLINE_PACKAGES: dict[str, tuple[str, ...]] = {
 WEIGHTS = "model.bin"
 
 
+WHISPER_TABLE = Path(__file__).with_name("whisper_models.json")
+"""faster-whisper's `_MODELS` (name -> CTranslate2 repository on the hub), copied by the command in
+tests/test_model_locator.py, which fails when the installed faster-whisper's table differs."""
+
+
 @cache
 def whisper_repos() -> dict[str, str]:
-    """faster-whisper's name -> hub repository table, read (not imported) from its `utils.py`."""
-    found = importlib.util.find_spec("faster_whisper")  # top-level: located, not imported
-    if found is None or not found.submodule_search_locations:
-        return {}
-    source = Path(next(iter(found.submodule_search_locations))) / "utils.py"
-    for node in ast.parse(source.read_text()).body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_MODELS" for t in node.targets):
-            table = ast.literal_eval(node.value)
-            return {str(name): str(repo) for name, repo in table.items()}
-    return {}
+    """faster-whisper's name -> hub repository table (its snapshot beside this module)."""
+    table = json.loads(WHISPER_TABLE.read_text(encoding="utf-8"))["models"]
+    return {str(name): str(repo) for name, repo in table.items()}
 
 
 KNOWN_MODELS: tuple[str, ...] = tuple(dict.fromkeys([*whisper_repos(), *OFFLINE_PACKAGES]))

@@ -129,7 +129,11 @@ def test_offline_packages_are_found_where_pip_put_them(hub: Path) -> None:
 def test_whisper_names_are_faster_whispers_own_plus_the_offline_packages(tmp_path: Path, hub: Path) -> None:
     from faster_whisper.utils import _MODELS, available_models
 
-    assert model_catalog.whisper_repos() == _MODELS
+    # The API's snapshot of faster-whisper's table. When faster-whisper changes it, refresh with:
+    # python -c "import json, faster_whisper as f; from faster_whisper.utils import _MODELS as m; json.dump(
+    #   {'source': 'faster_whisper.utils._MODELS', 'faster_whisper': f.__version__, 'models': m},
+    #   open('shared/whisper_models.json', 'w'), indent=2)"
+    assert model_catalog.whisper_repos() == _MODELS, "shared/whisper_models.json is out of date"
     assert set(model_catalog.KNOWN_MODELS) == {*available_models(), *model_catalog.OFFLINE_PACKAGES}
     assert model_catalog.whisper_spec("large-v3").hub_repo == _MODELS["large-v3"]
     settings = Settings(model_dir=tmp_path)
@@ -153,3 +157,18 @@ def test_the_model_cache_loads_each_key_once() -> None:
     assert model_cache.cached(("test-kind", "a"), lambda: load("a")) is first
     assert model_cache.cached(("test-kind", "b"), lambda: load("b")) is not first
     assert calls == ["a", "b"] and model_cache.loaded_kinds().count("test-kind") == 2
+
+
+def test_the_api_knows_every_name_without_faster_whisper() -> None:
+    """The Lambda API has no faster-whisper: with the fleet scaled to zero it must still accept
+    `large-v3` (the request that starts a worker), so the names cannot come from an import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['faster_whisper'] = None\n"
+        "from shared.model_catalog import KNOWN_MODELS\n"
+        "print(','.join(KNOWN_MODELS))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert {"large-v3", "turbo", "tiny.en", "base", "distil-large-v3"} <= set(out.strip().split(","))
