@@ -12,6 +12,8 @@ and fails with ModelNotAvailable rather than silently falling back.
 
 from __future__ import annotations
 
+from functools import partial
+
 from gpu_worker.pipeline.diarization import nemo, segmentation, windows
 from gpu_worker.pipeline.diarization.assign import assign_speakers
 from gpu_worker.pipeline.diarization.encoders import load_encoder
@@ -49,23 +51,18 @@ def run(
             device=device,
             progress=progress,
         )
-    if backend_for(settings) == windows.BACKEND:
-        return windows.diarize(
-            audio,
-            num_speakers=num_speakers,
-            min_speakers=min_speakers,
-            max_speakers=max_speakers,
-            device=device,
-            progress=progress,
-        )
-    return segmentation.diarize(
+    backend = (
+        windows.diarize
+        if backend_for(settings) == windows.BACKEND
+        else partial(segmentation.diarize, encoder=load_encoder(device, settings))
+    )
+    return backend(
         audio,
         num_speakers=num_speakers,
         min_speakers=min_speakers,
         max_speakers=max_speakers,
         device=device,
         progress=progress,
-        encoder=load_encoder(device, settings),
     )
 
 

@@ -23,32 +23,28 @@ from gpu_worker.pipeline.diarization.speech import Region
 from gpu_worker.pipeline.types import SAMPLE_RATE, SpeakerTurn
 
 
-def speech_activity(offsets: np.ndarray, activations: np.ndarray) -> np.ndarray:
-    """(frames,) probability that anyone speaks: each chunk's most active local speaker, averaged
-    over the chunks that see the frame with a Hann weight (a chunk's edges have the least context)."""
+def aggregate_chunks(offsets: np.ndarray, per_chunk: np.ndarray) -> np.ndarray:
+    """(frames,) a per-chunk, per-frame value (chunks × FRAMES_PER_CHUNK) averaged over the chunks
+    that see each frame, with a Hann weight (a chunk's edges have the least context)."""
     n_frames = int(offsets[-1]) + sm.FRAMES_PER_CHUNK
     total = np.zeros(n_frames, np.float32)
     weight = np.zeros(n_frames, np.float32)
     window = np.hanning(sm.FRAMES_PER_CHUNK + 2)[1:-1].astype(np.float32)
-    for offset, activation in zip(offsets, activations, strict=True):
+    for offset, values in zip(offsets, per_chunk, strict=True):
         span = slice(int(offset), int(offset) + sm.FRAMES_PER_CHUNK)
-        total[span] += window * activation.max(axis=1)
+        total[span] += window * values
         weight[span] += window
     return total / np.maximum(weight, 1e-6)
+
+
+def speech_activity(offsets: np.ndarray, activations: np.ndarray) -> np.ndarray:
+    """(frames,) probability that anyone speaks: each chunk's most active local speaker, aggregated."""
+    return aggregate_chunks(offsets, activations.max(axis=2))
 
 
 def simultaneous_speakers(offsets: np.ndarray, activations: np.ndarray, onset: float) -> np.ndarray:
-    """(frames,) how many local speakers are active at once (above `onset`), averaged over the
-    chunks that see the frame with the same Hann weight."""
-    n_frames = int(offsets[-1]) + sm.FRAMES_PER_CHUNK
-    total = np.zeros(n_frames, np.float32)
-    weight = np.zeros(n_frames, np.float32)
-    window = np.hanning(sm.FRAMES_PER_CHUNK + 2)[1:-1].astype(np.float32)
-    for offset, activation in zip(offsets, activations, strict=True):
-        span = slice(int(offset), int(offset) + sm.FRAMES_PER_CHUNK)
-        total[span] += window * (activation > onset).sum(axis=1)
-        weight[span] += window
-    return total / np.maximum(weight, 1e-6)
+    """(frames,) how many local speakers are active at once (above `onset`), aggregated."""
+    return aggregate_chunks(offsets, (activations > onset).sum(axis=2))
 
 
 def overlapped_windows(windows: Sequence[Window], overlap: np.ndarray, max_fraction: float) -> np.ndarray:
