@@ -301,10 +301,8 @@ def _make_turn(
     return _utterance_piece(utterance), (utterance,)
 
 
-_Placed = tuple[float, str, _Piece, Turn]
-"""A turn on the timeline: (start_s, speaker, piece, turn)."""
-_Layout = tuple[tuple[str, ...], list[_Placed], float]
-"""The speakers, their placed turns and where the last one ends (seconds)."""
+_Placed = tuple[float, str, _Piece, Turn]  # a turn on the timeline: (start_s, speaker, piece, turn)
+_Layout = tuple[tuple[str, ...], list[_Placed], float]  # speakers, placed turns, where the last ends
 
 
 def _layout(spec: ConversationSpec, rng: np.random.Generator, aim: float) -> _Layout:
