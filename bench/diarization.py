@@ -106,7 +106,9 @@ def bare_text(wav: Path, model: str) -> str:
     return " ".join(segment.text.strip() for segment in segments)
 
 
-def full_pipeline(wav: Path, choice: DiarizerChoice, model: str):
+def full_pipeline(
+    wav: Path, choice: DiarizerChoice, model: str
+) -> tuple[list[tuple[float, float, int | None]], str, dict[str, float]]:
     """(words as (start, end, speaker), transcript, stage seconds) with default options."""
     from gpu_worker.pipeline.options import PipelineOptions
     from gpu_worker.pipeline.run import run_pipeline_detailed
@@ -160,6 +162,7 @@ def run_condition_items(
             else:
                 turns, found, seconds = diarize_only(wav, choice)
                 if first:
+                    assert bare is not None  # transcribed above for a condition's first item
                     row.pipeline = _score_pipeline(conversation, *full_pipeline(wav, choice, model), bare)
             scores = diarization_scores(reference, annotation_from_turns(turns), conversation.duration)
             scores = DiarizationScores(

@@ -55,6 +55,7 @@ REFERENCE_MIN_GAP = 0.5
 TELEPHONE_BAND = (300.0, 3400.0)
 
 NoiseKind = Literal["white", "babble"]
+TurnKind = Literal["utterance", "monologue", "backchannel"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class Turn:
     end: float
     speaker: str
     text: str
-    kind: Literal["utterance", "monologue", "backchannel"]
+    kind: TurnKind
     utterances: tuple[str, ...]
 
 
@@ -231,7 +232,9 @@ def _backchannel_piece(utterance: Utterance, rng: np.random.Generator) -> _Piece
 
 
 def _join(pieces: Sequence[_Piece], pauses: Sequence[float]) -> _Piece:
-    audio, regions, cursor = [], [], 0.0
+    audio: list[np.ndarray] = []
+    regions: list[tuple[float, float]] = []
+    cursor = 0.0
     for index, piece in enumerate(pieces):
         if index:
             gap = np.zeros(int(pauses[index - 1] * SAMPLE_RATE))
@@ -265,7 +268,7 @@ def _choose_speakers(spec: ConversationSpec, rng: np.random.Generator) -> tuple[
             raise ValueError("speakers must list num_speakers ids")
         return spec.speakers
     pool = by_speaker("test-other")
-    sexes = {"F": [], "M": []}
+    sexes: dict[str, list[str]] = {"F": [], "M": []}
     for speaker, utterances in pool.items():
         sexes[utterances[0].sex].append(speaker)
     first = "F" if rng.random() < 0.5 else "M"
@@ -278,7 +281,7 @@ def _choose_speakers(spec: ConversationSpec, rng: np.random.Generator) -> tuple[
 
 
 def _make_turn(
-    speaker: str, kind: str, voices: _Voices, rng: np.random.Generator
+    speaker: str, kind: TurnKind, voices: _Voices, rng: np.random.Generator
 ) -> tuple[_Piece, tuple[Utterance, ...]]:
     if kind == "backchannel":
         utterance = voices.next(speaker)
@@ -298,11 +301,15 @@ def _make_turn(
     return _utterance_piece(utterance), (utterance,)
 
 
-def _layout(spec: ConversationSpec, rng: np.random.Generator, aim: float):
+_Placed = tuple[float, str, _Piece, Turn]  # a turn on the timeline: (start_s, speaker, piece, turn)
+_Layout = tuple[tuple[str, ...], list[_Placed], float]  # speakers, placed turns, where the last ends
+
+
+def _layout(spec: ConversationSpec, rng: np.random.Generator, aim: float) -> _Layout:
     """Place turns on a timeline: [(start_s, speaker, piece, turn)], steering toward overlap share `aim`."""
     speakers = _choose_speakers(spec, rng)
     voices = _Voices(speakers, rng)
-    placed: list[tuple[float, str, _Piece, Turn]] = []
+    placed: list[_Placed] = []
     speech_time = overlap_time = laid_out = 0.0
     cursor = 0.3
     previous: str | None = None
@@ -314,6 +321,7 @@ def _layout(spec: ConversationSpec, rng: np.random.Generator, aim: float):
             others = [s for s in speakers if s != previous] or list(speakers)
             speaker = others[int(rng.integers(len(others)))]
         draw = rng.random()
+        kind: TurnKind
         can_backchannel = spec.num_speakers > 1 and placed and not order
         if can_backchannel and draw < spec.backchannel_prob:
             kind = "backchannel"
@@ -388,7 +396,8 @@ def _babble(length: int, num_talkers: int, rng: np.random.Generator) -> np.ndarr
     babble = np.zeros(length)
     for index in talkers:
         first = pool[int(index)]
-        stream, total = [], 0
+        stream: list[np.ndarray] = []
+        total = 0
         while total < length:
             utterance = first if not stream else pool[int(rng.integers(len(pool)))]
             audio = utterance.samples().astype(np.float64)
@@ -424,7 +433,8 @@ def build(spec: ConversationSpec) -> Conversation:
     """The conversation `spec` describes; deterministic in `spec`."""
     # The layout steers on turn extents, the reference is their voiced part: re-aim a few times and
     # keep the layout closest to the target share.
-    aim, best = spec.overlap_share, None
+    aim = spec.overlap_share
+    best: tuple[float, _Layout, np.random.Generator] | None = None
     for _ in range(6 if spec.overlap_share else 1):
         rng = np.random.default_rng(spec.seed)
         layout = _layout(spec, rng, aim)
@@ -435,6 +445,7 @@ def build(spec: ConversationSpec) -> Conversation:
         if error <= 0.015:
             break
         aim = float(np.clip(aim * spec.overlap_share / max(achieved, 0.01), 0.0, 0.5))
+    assert best is not None  # the loop runs at least once
     _, (speakers, placed, end), rng = best
     gains = _gains(speakers, spec.level_spread_db, rng)
     total = int((end + float(rng.uniform(0.3, 1.0))) * SAMPLE_RATE)
@@ -445,7 +456,7 @@ def build(spec: ConversationSpec) -> Conversation:
     segments = _merge(_placed_segments(placed))
     clean = mix
     noisy = mix
-    if spec.noise is not None:
+    if spec.noise is not None and spec.snr_db is not None:  # they go together (__post_init__)
         noise = rng.normal(0.0, 1.0, total) if spec.noise == "white" else _babble(total, 8, rng)
         speech_power = _active_power(mix, segments)
         noise *= np.sqrt(speech_power / (np.mean(noise**2) * 10 ** (spec.snr_db / 10)))
@@ -462,8 +473,8 @@ def build(spec: ConversationSpec) -> Conversation:
     )
 
 
-def _placed_segments(placed) -> list[Segment]:
-    segments = []
+def _placed_segments(placed: Sequence[_Placed]) -> list[Segment]:
+    segments: list[Segment] = []
     for start, speaker, piece, _turn in placed:
         offset = round(start * SAMPLE_RATE) / SAMPLE_RATE
         segments.extend(

@@ -238,8 +238,8 @@ def _cached(cache_dir: Path, name: str, key: str, make: Callable[[Path], list[Tu
         final.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=final.parent))
         try:
-            turns = make(work)
-            (work / "turns.json").write_text(json.dumps([t.__dict__ for t in turns], indent=1))
+            made = make(work)
+            (work / "turns.json").write_text(json.dumps([t.__dict__ for t in made], indent=1))
             try:
                 os.rename(work, final)
             except OSError:  # another process finished first

@@ -30,6 +30,7 @@ def split_channels(source: Path, workdir: Path) -> list[Path]:
         return [source]
     with ExitStack() as stack, av.open(str(source)) as container:
         stream = container.streams.best("audio")
+        assert isinstance(stream, av.AudioStream)  # probe_audio found one (the stub says Stream | None)
         channels = stream.layout.nb_channels
         if channels <= 1:
             return [source]

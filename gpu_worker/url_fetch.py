@@ -108,7 +108,7 @@ def _open(
             sent = {"User-Agent": USER_AGENT, **auth, **(headers or {})}
             try:
                 with pool.stream(
-                    method, target, headers=sent, content=body, extensions=_timeouts(timeout)
+                    method, target, headers=list(sent.items()), content=body, extensions=_timeouts(timeout)
                 ) as r:
                     location = dict((k.lower(), v) for k, v in r.headers).get(b"location")
                     if method == "GET" and r.status in (301, 302, 303, 307, 308) and location:

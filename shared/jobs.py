@@ -14,7 +14,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.options import DEFAULT_UTT_SPLIT, JobOptions, Seconds, Task, Temperature, TranscriptionOptions
+from shared.options import DEFAULT_UTT_SPLIT, Seconds, Task, Temperature, TranscriptionOptions
+from shared.options import JobOptions as JobOptions  # re-exported: a job's options travel with it
 from shared.stages import Stage
 
 

@@ -53,8 +53,8 @@ def _token_digits(text: str) -> str | None:
     """The digits a single word stands for ("4567", "5", "twenty" → "2?"), or None."""
     if _DIGITS.match(text):
         return re.sub(r"\D", "", text)
-    if _ORDINAL.match(text):
-        return _ORDINAL.match(text).group(1)
+    if ordinal := _ORDINAL.match(text):
+        return ordinal.group(1)
     if text in _ORDINALS:
         return _ORDINALS[text]
     if text in _ONES:
@@ -142,7 +142,9 @@ class Redactor:
             out.extend(words[cursor:first])
             run = words[first:end]
             token = self._token(kind, digits)
-            trail = re.search(r"[.,!?;:]*$", str(run[-1].get("punctuated_word", ""))).group()
+            trail_match = re.search(r"[.,!?;:]*$", str(run[-1].get("punctuated_word", "")))
+            assert trail_match is not None  # the pattern matches every string (maybe empty)
+            trail = trail_match.group()
             merged = {k: v for k, v in run[0].items()}
             merged.update(
                 word=token,

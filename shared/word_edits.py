@@ -53,6 +53,13 @@ def _text(word: Word) -> str:
     return str(word.get("punctuated_word", word.get("word", "")))
 
 
+def _trail(word: Word) -> str:
+    """The punctuation the word ends with ("" for none: the pattern matches every string)."""
+    match = _TRAIL.search(_text(word))
+    assert match is not None
+    return match.group()
+
+
 def _with_text(word: Word, text: str) -> Word:
     return {**word, "punctuated_word": text, "word": text.lower().strip(".,!?;:\"'()[]") or text}
 
@@ -88,7 +95,7 @@ def replace(words: Sequence[Word], pairs: Sequence[tuple[str, str]]) -> list[Wor
             span = words[index : index + len(phrase)]
             if tuple(bare(w) for w in span) == phrase:
                 if replacement:  # `find:` with nothing after the colon removes the words
-                    trail = _TRAIL.search(_text(span[-1])).group()
+                    trail = _trail(span[-1])
                     out.append(_with_text({**span[0], "end": span[-1]["end"]}, replacement + trail))
                 index += len(phrase)
                 break
@@ -114,7 +121,7 @@ def censor(words: Sequence[Word]) -> list[Word]:
         text = bare(word)
         if text and filter_.contains_profanity(text):
             masked = text[0] + "*" * (len(text) - 1)
-            trail = _TRAIL.search(_text(word)).group()
+            trail = _trail(word)
             word = {**word, "word": masked, "punctuated_word": masked + trail}
         out.append(word)
     return out
@@ -144,7 +151,7 @@ def abbreviate_units(words: Sequence[Word]) -> list[Word]:
         if unit and out and re.search(r"\d[.,]?$", _text(out[-1]).rstrip(".,")):
             word = {
                 **word,
-                "punctuated_word": unit + _TRAIL.search(_text(word)).group(),
+                "punctuated_word": unit + _trail(word),
                 "word": unit.lower(),
             }
         out.append(word)

@@ -13,6 +13,8 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.types import Scope
 
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
 
@@ -33,7 +35,7 @@ SECURITY_HEADERS = {
 class ConsoleFiles(StaticFiles):
     """StaticFiles with the page's security headers on every file."""
 
-    async def get_response(self, path, scope):  # type: ignore[no-untyped-def]
+    async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
         response.headers.update(SECURITY_HEADERS)
         return response

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import RedirectResponse, Response
@@ -24,7 +24,7 @@ from shared.resources import result_key
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Empty or clearly non-audio upload"},
     404: {"model": ErrorBody, "description": "Unknown (or expired) job"},
     409: {"model": ErrorBody, "description": "The job is not in a state that allows this"},

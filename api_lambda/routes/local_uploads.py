@@ -19,6 +19,7 @@ from api_lambda.aws import AwsClients
 from api_lambda.deps import AwsDep, SettingsDep
 from api_lambda.intake import upload_arrived
 from api_lambda.routes.listen import _BodyReader
+from shared.embedded.blobs import AsyncFileBlobs
 from shared.embedded.signing import UploadGrant
 from shared.errors import InvalidParameter, JobStateConflict, PayloadTooLarge, ServiceError
 from shared.jobs import Job, JobStatus
@@ -40,6 +41,7 @@ class NotServedHere(ServiceError):
 def _check_grant(settings: Settings, aws: AwsClients, grant: UploadGrant, signature: str) -> None:
     if not settings.local:
         raise NotServedHere("uploads go to the presigned S3 URL that POST /uploads returned")
+    assert isinstance(aws.blobs, AsyncFileBlobs)  # what BACKEND=local stores objects in
     problem = aws.blobs.signer.problem(grant, signature)
     if problem is not None:
         raise UploadForbidden(problem)

@@ -225,9 +225,9 @@ async def _events(
         return
     if diarized:
         segments = fmt.diarized_segments(result, record.speakers)
-        for index, segment in enumerate(segments):
-            yield _sse(fmt.delta_event((" " if index else "") + segment["text"], segment_id=segment["id"]))
-            yield _sse(segment)
+        for index, piece in enumerate(segments):
+            yield _sse(fmt.delta_event((" " if index else "") + piece["text"], segment_id=piece["id"]))
+            yield _sse(piece)
         text = " ".join(s["text"] for s in segments)
     else:
         for segment in record.segments[sent:]:

@@ -7,7 +7,7 @@ and appear as an added `results.speaker_names` in the JSON. The console renames 
 from __future__ import annotations
 
 import unicodedata
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, NonNegativeInt, field_validator
@@ -25,7 +25,7 @@ MAX_NAMED_SPEAKERS = 100
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "Unknown (or expired) job"},
     409: {"model": ErrorBody, "description": "The job has no result (yet) to name speakers in"},
     422: {"model": ErrorBody, "description": "A bad speaker id or name"},

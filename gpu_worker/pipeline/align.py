@@ -127,7 +127,7 @@ def specs(language: str | None) -> list[ModelSpec]:
             name=f"alignment/{base}",
             model_dir=f"alignment/{base}",
             files=MODEL_FILES,
-            hub_repo=HUB_MODELS.get(base),
+            hub_repo=HUB_MODELS.get(base) if base else None,
             needs=NEEDS,
         )
     ]

@@ -227,7 +227,8 @@ def _describe(container: av.container.InputContainer, path: Path, size: int) -> 
 def _audio_stream(container: av.container.InputContainer) -> av.AudioStream:
     """ffmpeg's pick of the main audio stream (default disposition, most channels), else the first."""
     try:
-        return container.streams.best("audio") or container.streams.audio[0]
+        best = container.streams.best("audio")  # an audio stream or None (typed Stream | None)
+        return best if isinstance(best, av.AudioStream) else container.streams.audio[0]
     except (AttributeError, ValueError):
         return container.streams.audio[0]
 
@@ -356,7 +357,7 @@ def _decode(
         for frame in frames:
             # A stream may change rate or layout mid-way; the resampler is fixed to its first frame.
             frame_format = (frame.format.name, frame.layout.name, frame.sample_rate)
-            if frame_format != source_format:
+            if resampler is None or frame_format != source_format:
                 if resampler is not None:
                     write(resampler.resample(None))
                 resampler = av.AudioResampler(

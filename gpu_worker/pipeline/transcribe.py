@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared import languages
 from shared.errors import InvalidParameter
@@ -89,7 +89,7 @@ def run(
     language = check_language(whisper.name, options.language)
     if options.task == "translate" and english_only(whisper.name):
         raise InvalidParameter(f"model '{whisper.name}' is English-only; it can't translate")
-    common = {
+    common: dict[str, Any] = {  # faster-whisper's transcribe() keyword arguments
         "language": language,
         "beam_size": options.beam_size,
         "word_timestamps": True,

@@ -55,7 +55,8 @@ class Rows:
 
     def by_status(self, status: str, *, live_at: float | None = None) -> list[Row]:
         """Rows of a status, oldest first (the status index); `live_at`: only unexpired ones."""
-        sql, args = "SELECT data FROM items WHERE status = ?", [status]
+        sql = "SELECT data FROM items WHERE status = ?"
+        args: list[str | float] = [status]
         if live_at is not None:
             sql += " AND expires_at > ?"
             args.append(live_at)

@@ -40,7 +40,9 @@ def _on_client_error(op: Op[T], error: ClientError) -> T:
             return op.on_conflict(None)
         raise TransientError(f"DynamoDB {op.method} was cancelled: {reasons}") from error
     if code == _CONDITION_FAILED and op.on_conflict is not None:
-        return op.on_conflict(error.response.get("Item"))
+        # the stub's response type lacks the `Item` DynamoDB returns with
+        # ReturnValuesOnConditionCheckFailure=ALL_OLD (it only has one per cancellation reason)
+        return op.on_conflict(error.response.get("Item"))  # type: ignore[arg-type]
     if code in TRANSIENT_AWS_CODES:
         raise TransientError(f"DynamoDB {op.method} failed: {code}") from error
     raise error

@@ -59,6 +59,9 @@ class _SincFilterbank(nn.Module):
     """asteroid-filterbanks' ParamSincFB(80, 251, min_low_hz=50, min_band_hz=50): 40 learned band-pass
     filters, each as a cosine (even) and a sine (odd) kernel; the same buffers and formulas."""
 
+    window_: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    n_: torch.Tensor
+
     def __init__(self, n_filters: int = 80, kernel_size: int = 251, sample_rate: int = 16_000) -> None:
         super().__init__()
         self.n_filters, self.kernel_size, self.sample_rate = n_filters, kernel_size, sample_rate

@@ -121,6 +121,6 @@ def map_by_votes(
         rows, columns = linear_sum_assignment(-votes[speaking])
         mapping[c, speaking[rows]] = columns
         # More local speakers than global ones: the rest join the speaker they voted for most.
-        for local in set(speaking) - set(speaking[rows]):
-            mapping[c, local] = int(votes[local].argmax())
+        for spare in set(speaking) - set(speaking[rows]):
+            mapping[c, spare] = int(votes[spare].argmax())
     return mapping

@@ -91,6 +91,11 @@ def build_resnet34() -> Any:
             return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
     class ResNet34(nn.Module):
+        layer1: nn.Sequential  # set by name in __init__, as the checkpoint's keys want
+        layer2: nn.Sequential
+        layer3: nn.Sequential
+        layer4: nn.Sequential
+
         def __init__(self, channels: int = 32, blocks: Sequence[int] = (3, 4, 6, 3)) -> None:
             super().__init__()
             self.conv1 = nn.Conv2d(1, channels, 3, stride=1, padding=1, bias=False)
@@ -150,7 +155,7 @@ class WeSpeakerEncoder:
             self._session = onnxruntime.InferenceSession(
                 str(location.path), providers=["CPUExecutionProvider"]
             )
-            self._model = None
+            self._model: Any = None  # the torch module of load_torch_model (torch loads lazily)
         else:
             self._session = None
             self._model = load_torch_model(location.path).to(device)
