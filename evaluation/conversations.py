@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from scipy.signal import butter, resample_poly, sosfiltfilt
+from scipy.signal import resample_poly
 
+from evaluation.acoustics import active_power, babble, speaker_gains, speech_level_db, telephone
 from evaluation.librispeech import SAMPLE_RATE, Utterance, by_speaker, speech_regions
 
 __all__ = [
@@ -52,7 +53,6 @@ TARGET_LEVEL_DB = -26.0
 """Active speech level (dBFS, mean power over voiced frames) every utterance is scaled to."""
 REFERENCE_MIN_GAP = 0.5
 """Pauses shorter than this inside an utterance stay inside one reference segment."""
-TELEPHONE_BAND = (300.0, 3400.0)
 
 NoiseKind = Literal["white", "babble"]
 TurnKind = Literal["utterance", "monologue", "backchannel"]
@@ -181,13 +181,6 @@ class Conversation:
         (directory / f"{self.name}.rttm").write_text(self.rttm(), encoding="utf-8")
         (directory / f"{self.name}.txt").write_text(self.reference_text() + "\n", encoding="utf-8")
         return wav
-
-
-def speech_level_db(samples: np.ndarray) -> float:
-    """Active speech level: mean power (dBFS) over the voiced frames."""
-    voiced = [samples[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)] for s, e in speech_regions(samples)]
-    power = np.mean(np.concatenate(voiced).astype(np.float64) ** 2)
-    return float(10 * np.log10(power + 1e-20))
 
 
 @cache
@@ -366,13 +359,6 @@ def _layout(spec: ConversationSpec, rng: np.random.Generator, aim: float) -> _La
     return speakers, placed, cursor
 
 
-def _gains(speakers: Sequence[str], spread_db: float, rng: np.random.Generator) -> dict[str, float]:
-    if len(speakers) == 1 or spread_db == 0:
-        return dict.fromkeys(speakers, 1.0)
-    levels = np.linspace(-spread_db / 2, spread_db / 2, len(speakers))[rng.permutation(len(speakers))]
-    return {speaker: float(10 ** (level / 20)) for speaker, level in zip(speakers, levels, strict=True)}
-
-
 def _merge(segments: list[Segment]) -> tuple[Segment, ...]:
     """One speaker's touching or overlapping stretches become one segment (a monologue's pieces)."""
     merged: list[Segment] = []
@@ -387,33 +373,6 @@ def _merge(segments: list[Segment]) -> tuple[Segment, ...]:
                 current = segment
         merged.append(current)
     return tuple(sorted(merged, key=lambda s: (s.start, s.speaker)))
-
-
-def _babble(length: int, num_talkers: int, rng: np.random.Generator) -> np.ndarray:
-    """Several train-clean voices (never conversation voices), each a looped stream, summed."""
-    pool = [u for items in by_speaker("train-clean-100").values() for u in items]
-    talkers = rng.choice(len(pool), size=num_talkers, replace=False)
-    babble = np.zeros(length)
-    for index in talkers:
-        first = pool[int(index)]
-        stream: list[np.ndarray] = []
-        total = 0
-        while total < length:
-            utterance = first if not stream else pool[int(rng.integers(len(pool)))]
-            audio = utterance.samples().astype(np.float64)
-            stream.append(audio / np.sqrt(np.mean(audio**2)))  # equal loudness per talker
-            total += audio.size
-        joined = np.concatenate(stream)
-        offset = int(rng.integers(0, max(1, joined.size - length)))
-        babble += np.roll(joined, -offset)[:length]
-    return babble
-
-
-def _telephone(samples: np.ndarray) -> np.ndarray:
-    """300–3400 Hz, then through 8 kHz and back: what a narrow-band call decodes to."""
-    sos = butter(8, TELEPHONE_BAND, btype="bandpass", fs=SAMPLE_RATE, output="sos")
-    narrow = resample_poly(sosfiltfilt(sos, samples), 1, 2)
-    return resample_poly(narrow, 2, 1)[: samples.size]
 
 
 def overlap_share(segments: Sequence[Segment]) -> float:
@@ -447,7 +406,7 @@ def build(spec: ConversationSpec) -> Conversation:
         aim = float(np.clip(aim * spec.overlap_share / max(achieved, 0.01), 0.0, 0.5))
     assert best is not None  # the loop runs at least once
     _, (speakers, placed, end), rng = best
-    gains = _gains(speakers, spec.level_spread_db, rng)
+    gains = speaker_gains(speakers, spec.level_spread_db, rng)
     total = int((end + float(rng.uniform(0.3, 1.0))) * SAMPLE_RATE)
     mix = np.zeros(total)
     for start, speaker, piece, _turn in placed:
@@ -457,12 +416,12 @@ def build(spec: ConversationSpec) -> Conversation:
     clean = mix
     noisy = mix
     if spec.noise is not None and spec.snr_db is not None:  # they go together (__post_init__)
-        noise = rng.normal(0.0, 1.0, total) if spec.noise == "white" else _babble(total, 8, rng)
-        speech_power = _active_power(mix, segments)
+        noise = rng.normal(0.0, 1.0, total) if spec.noise == "white" else babble(total, 8, rng)
+        speech_power = active_power(mix, [(x.start, x.end) for x in segments])
         noise *= np.sqrt(speech_power / (np.mean(noise**2) * 10 ** (spec.snr_db / 10)))
         noisy = mix + noise
     if spec.telephone:
-        clean, noisy = _telephone(clean), _telephone(noisy)
+        clean, noisy = telephone(clean), telephone(noisy)
     scale = 10 ** (spec.peak_dbfs / 20) / np.max(np.abs(noisy))
     return Conversation(
         spec=spec,
@@ -481,14 +440,6 @@ def _placed_segments(placed: Sequence[_Placed]) -> list[Segment]:
             Segment(round(offset + s, 3), round(offset + e, 3), speaker) for s, e in piece.regions
         )
     return segments
-
-
-def _active_power(samples: np.ndarray, segments: Sequence[Segment]) -> float:
-    """Mean power over the reference speech regions (the SNR's 'signal')."""
-    mask = np.zeros(samples.size, dtype=bool)
-    for s in segments:
-        mask[int(s.start * SAMPLE_RATE) : int(s.end * SAMPLE_RATE)] = True
-    return float(np.mean(samples[mask] ** 2))
 
 
 def with_changes(spec: ConversationSpec, **changes) -> ConversationSpec:
