@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from evaluation.synthetic import CorpusItem
+from gpu_worker.pipeline import transcribe_file
 from gpu_worker.pipeline.options import PipelineOptions
 from gpu_worker.pipeline.run import PipelineRun, run_pipeline, run_pipeline_detailed
 from shared.deepgram import DeepgramResponse
@@ -148,7 +149,8 @@ def test_forced_speaker_count_is_honoured(corpus) -> None:
 
 
 def test_without_diarization_words_carry_no_speaker(corpus) -> None:
-    response = run_pipeline(corpus["single_speaker"].path, PipelineOptions(diarize=False))
+    response = transcribe_file(corpus["single_speaker"].path, PipelineOptions(diarize=False))  # public API
+    assert word_error_rate(corpus["single_speaker"].script, transcript(response)) <= MAX_WER
     assert all(w.speaker is None for w in words(response))
     assert response.metadata.model_info["diarizer"] == "none"
 
