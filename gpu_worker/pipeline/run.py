@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from shared.deepgram import DeepgramResponse
 from shared.errors import JobCancelled
@@ -154,16 +155,7 @@ def run_pipeline_detailed(
     return PipelineRun(response, stages.seconds, transcript, speaker_names)
 
 
-def run_pipeline(
-    source: str | Path,
-    options: PipelineOptions,
-    *,
-    request_id: str | None = None,
-    progress: ProgressCallback = no_progress,
-    should_stop: Callable[[], bool] | None = None,
-    settings: Settings | None = None,
-) -> DeepgramResponse:
-    """Transcribe and diarize one file; raises ServiceError subclasses for what a user must fix."""
-    return run_pipeline_detailed(
-        source, options, request_id=request_id, progress=progress, should_stop=should_stop, settings=settings
-    ).response
+def run_pipeline(source: str | Path, options: PipelineOptions, **keywords: Any) -> DeepgramResponse:
+    """Transcribe and diarize one file (`run_pipeline_detailed`'s keywords); raises ServiceError
+    subclasses for what a user must fix."""
+    return run_pipeline_detailed(source, options, **keywords).response

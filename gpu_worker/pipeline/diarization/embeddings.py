@@ -116,28 +116,35 @@ def embed_windows(
     """L2-normalised 256-d embeddings, one row per window (float32)."""
     if not windows:
         return np.zeros((0, 256), np.float32)
-    import torch
-
     encoder = load_encoder(device)
     out = np.zeros((len(windows), 256), np.float32)
     order = sorted(range(len(windows)), key=lambda i: -windows[i].length)  # similar lengths batch together
     for first in range(0, len(order), params.batch_size):
         batch = order[first : first + params.batch_size]
-        mels = mel_frames([normalize_volume(_slice(samples, windows[i])) for i in batch])
-        lengths = torch.tensor([m.shape[0] for m in mels])
-        padded = torch.zeros((len(mels), int(lengths.max()), mels[0].shape[1]))
-        for row, mel in enumerate(mels):
-            padded[row, : mel.shape[0]] = torch.from_numpy(mel)
-        with torch.inference_mode():
-            packed = torch.nn.utils.rnn.pack_padded_sequence(
-                padded.to(encoder.device), lengths, batch_first=True, enforce_sorted=False
-            )
-            _, (hidden, _) = encoder.lstm(packed)
-            raw = encoder.relu(encoder.linear(hidden[-1]))
-            embeds = raw / torch.linalg.norm(raw, dim=1, keepdim=True).clamp_min(1e-9)
-        out[batch] = embeds.cpu().numpy()
+        out[batch] = embed_mels(
+            encoder, mel_frames([normalize_volume(_slice(samples, windows[i])) for i in batch])
+        )
         progress(min(1.0, (first + len(batch)) / len(order)))
     return out
+
+
+def embed_mels(encoder: Any, mels: Sequence[np.ndarray]) -> np.ndarray:
+    """GE2E embeddings (L2-normalised, float32) of mel spectrograms of any lengths, in one packed
+    LSTM pass: what resemblyzer's `VoiceEncoder.forward` gives each one alone."""
+    import torch
+
+    lengths = torch.tensor([m.shape[0] for m in mels])
+    padded = torch.zeros((len(mels), int(lengths.max()), mels[0].shape[1]))
+    for row, mel in enumerate(mels):
+        padded[row, : mel.shape[0]] = torch.from_numpy(mel)
+    with torch.inference_mode():
+        packed = torch.nn.utils.rnn.pack_padded_sequence(
+            padded.to(encoder.device), lengths, batch_first=True, enforce_sorted=False
+        )
+        _, (hidden, _) = encoder.lstm(packed)
+        raw = encoder.relu(encoder.linear(hidden[-1]))
+        embeds = raw / torch.linalg.norm(raw, dim=1, keepdim=True).clamp_min(1e-9)
+    return np.asarray(embeds.cpu().numpy(), np.float32)
 
 
 @cache

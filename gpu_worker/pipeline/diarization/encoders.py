@@ -16,8 +16,8 @@ import numpy as np
 
 from gpu_worker.pipeline import model_cache
 from gpu_worker.pipeline.diarization import wespeaker
+from gpu_worker.pipeline.diarization.embeddings import embed_mels, mel_frames, normalize_volume
 from gpu_worker.pipeline.diarization.embeddings import load_encoder as _load_resemblyzer
-from gpu_worker.pipeline.diarization.embeddings import normalize_volume
 from shared.errors import ModelNotAvailable
 from shared.settings import Settings, SpeakerEncoderChoice
 
@@ -50,14 +50,11 @@ class ResemblyzerEncoder:
     def embed(self, clips: Sequence[np.ndarray]) -> np.ndarray:
         if not clips:
             return np.zeros((0, self.dim), np.float32)
-        import torch
-        from resemblyzer.audio import wav_to_mel_spectrogram
-
         model = _load_resemblyzer(self.device)
         partials: list[np.ndarray] = []
         owner: list[int] = []
-        for index, clip in enumerate(clips):
-            mel = wav_to_mel_spectrogram(normalize_volume(np.asarray(clip, np.float32)))
+        mels = mel_frames([normalize_volume(np.asarray(clip, np.float32)) for clip in clips])
+        for index, mel in enumerate(mels):
             for piece in self._partials(mel):
                 partials.append(piece)
                 owner.append(index)
@@ -65,19 +62,9 @@ class ResemblyzerEncoder:
         order = sorted(range(len(partials)), key=lambda i: -partials[i].shape[0])
         for first in range(0, len(order), self.batch_size):
             batch = order[first : first + self.batch_size]
-            lengths = torch.tensor([partials[i].shape[0] for i in batch])
-            padded = torch.zeros((len(batch), int(lengths.max()), partials[batch[0]].shape[1]))
+            rows = embed_mels(model, [partials[i] for i in batch])
             for row, i in enumerate(batch):
-                padded[row, : partials[i].shape[0]] = torch.from_numpy(partials[i])
-            with torch.inference_mode():
-                packed = torch.nn.utils.rnn.pack_padded_sequence(
-                    padded.to(model.device), lengths, batch_first=True, enforce_sorted=False
-                )
-                _, (hidden, _) = model.lstm(packed)
-                raw = model.relu(model.linear(hidden[-1]))
-                rows = raw / torch.linalg.norm(raw, dim=1, keepdim=True).clamp_min(1e-9)
-            for row, i in enumerate(batch):
-                sums[owner[i]] += rows[row].cpu().numpy()
+                sums[owner[i]] += rows[row]
         norms = np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
         return (sums / norms).astype(np.float32)
 
