@@ -11,8 +11,6 @@ from botocore.exceptions import ClientError
 from shared import storage
 from shared.ports import PresignedUpload, StoredObject, UploadBody, UploadTerms
 
-_MISSING = ("404", "NoSuchKey", "NotFound")
-
 
 class S3Blobs:
     """The bucket, for the worker (boto3)."""
@@ -47,7 +45,7 @@ class AsyncS3Blobs:
         try:
             answer = await self.client.head_object(Bucket=bucket, Key=key)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in _MISSING:
+            if storage.is_missing(error):
                 return None
             raise
         return StoredObject(
@@ -78,7 +76,7 @@ class AsyncS3Blobs:
         try:
             return await self.get(key)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in _MISSING:
+            if storage.is_missing(error):
                 return None
             raise
 

@@ -15,6 +15,7 @@ from shared.ports import UploadBody
 from shared.resources import UPLOADS_PREFIX, callback_body_key, result_key, segments_key
 
 PART_BYTES = 8 * 1024 * 1024  # S3 multipart parts must be >= 5 MiB (except the last)
+_MISSING = ("404", "NoSuchKey", "NotFound")  # the codes S3 and its emulators give an absent object
 
 
 class UploadMissing(ServiceError):
@@ -22,6 +23,11 @@ class UploadMissing(ServiceError):
 
     status_code = 410
     code = "upload_missing"
+
+
+def is_missing(error: ClientError) -> bool:
+    """Whether S3 said there is no such object (not: no access, or any other failure)."""
+    return error.response.get("Error", {}).get("Code") in _MISSING
 
 
 async def upload_stream(s3: Any, bucket: str, key: str, body: UploadBody) -> int:
@@ -85,7 +91,7 @@ def download(s3: Any, bucket: str, key: str, destination: Path) -> Path:
     try:
         s3.download_file(bucket, key, str(destination))
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+        if is_missing(error):
             raise UploadMissing(f"the uploaded audio ({key}) is gone; submit the file again") from error
         raise
     return destination

@@ -51,7 +51,6 @@ OWNED_BY = "whisper-diarization"
 MAX_FORM_PART_BYTES = MAX_REFERENCE_BYTES * 4 // 3 + 1024  # a base64 data URL of a reference
 MAX_POLL_SECONDS = 1.0  # a stream's segments show up within a second of their publishing
 KEEPALIVE_SECONDS = 15.0  # an SSE comment this often keeps proxies and read timeouts at bay
-_MISSING = ("404", "NoSuchKey", "NotFound")
 _FORM_DOC = {
     "requestBody": {
         "required": True,
