@@ -41,6 +41,7 @@ from shared.jobs import (
 )
 from shared.logging import get_logger
 from shared.options import JobParameters
+from shared.ports import UploadBody
 from shared.queue import JobMessage
 from shared.resources import known_speaker_key, upload_key
 
@@ -219,14 +220,8 @@ async def _stream(
         return chunk
 
     key = upload_key(job_id, filename)
-    size = await aws.blobs.upload_stream(
-        key,
-        read,
-        first_chunk=prefix + head,
-        limit=limit,
-        too_large=lambda: too_large,
-        content_type=source.content_type,
-    )
+    body = UploadBody(read, limit, lambda: too_large, prefix + head, source.content_type)
+    size = await aws.blobs.upload_stream(key, body)
     undo.push_async_callback(aws.blobs.delete, key)
     fields = {
         "upload_key": key,

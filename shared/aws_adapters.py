@@ -3,17 +3,13 @@ aiobotocore (the API). The queue port's SQS adapter is shared.sqs."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from shared import storage
-from shared.errors import PayloadTooLarge
-from shared.ports import PresignedUpload, StoredObject
-
-_MISSING = ("404", "NoSuchKey", "NotFound")
+from shared.ports import PresignedUpload, StoredObject, UploadBody, UploadTerms
 
 
 class S3Blobs:
@@ -41,33 +37,15 @@ class AsyncS3Blobs:
         self.client = client
         self.bucket = bucket
 
-    async def upload_stream(
-        self,
-        key: str,
-        read: Callable[[int], Awaitable[bytes]],
-        *,
-        first_chunk: bytes = b"",
-        limit: int,
-        too_large: Callable[[], PayloadTooLarge],
-        content_type: str | None = None,
-    ) -> int:
-        return await storage.upload_stream(
-            self.client,
-            self.bucket,
-            key,
-            read,
-            first_chunk=first_chunk,
-            limit=limit,
-            too_large=too_large,
-            content_type=content_type,
-        )
+    async def upload_stream(self, key: str, body: UploadBody) -> int:
+        return await storage.upload_stream(self.client, self.bucket, key, body)
 
     async def head(self, bucket: str, key: str) -> StoredObject | None:
         """None when there is no such object; AccessDenied and other errors are raised."""
         try:
             answer = await self.client.head_object(Bucket=bucket, Key=key)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in _MISSING:
+            if storage.is_missing(error):
                 return None
             raise
         return StoredObject(
@@ -98,7 +76,7 @@ class AsyncS3Blobs:
         try:
             return await self.get(key)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in _MISSING:
+            if storage.is_missing(error):
                 return None
             raise
 
@@ -129,30 +107,22 @@ class AsyncS3Blobs:
             CopySourceIfMatch=source.etag,
         )
 
-    async def presign_upload(
-        self,
-        key: str,
-        *,
-        content_type: str | None,
-        size_bytes: int | None,
-        limit: int,
-        lifetime: int,
-        base_url: str,
-    ) -> PresignedUpload:
+    async def presign_upload(self, key: str, terms: UploadTerms) -> PresignedUpload:
         """A SigV4 PUT URL and POST policy; S3 enforces the signed type and length."""
         put_params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         headers: dict[str, str] = {}
         fields: dict[str, str] = {}
-        conditions: list[Any] = [["content-length-range", 1, size_bytes or limit]]
+        conditions: list[Any] = [["content-length-range", 1, terms.max_bytes]]
+        content_type = terms.content_type
         if content_type:  # signed: S3 refuses another type (the emulator doesn't; ingest does)
             put_params["ContentType"] = headers["Content-Type"] = fields["Content-Type"] = content_type
             conditions.append({"Content-Type": content_type})
-        if size_bytes:
-            put_params["ContentLength"] = size_bytes
+        if terms.size_bytes:
+            put_params["ContentLength"] = terms.size_bytes
         put_url = await self.client.generate_presigned_url(
-            "put_object", Params=put_params, ExpiresIn=lifetime
+            "put_object", Params=put_params, ExpiresIn=terms.lifetime
         )
         post = await self.client.generate_presigned_post(
-            self.bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=lifetime
+            self.bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=terms.lifetime
         )
         return PresignedUpload(put_url, headers, post["url"], post["fields"])

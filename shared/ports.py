@@ -58,6 +58,40 @@ class PresignedUpload:
     post_fields: dict[str, str]
 
 
+@dataclass(frozen=True)
+class UploadTerms:
+    """What a presigned upload allows: the signed type (when given), exactly `size_bytes` (when
+    given) or at most `limit` bytes, for `lifetime` s; `base_url` is this API's own address."""
+
+    content_type: str | None
+    size_bytes: int | None
+    limit: int
+    lifetime: int
+    base_url: str
+
+    @property
+    def max_bytes(self) -> int:
+        return self.size_bytes or self.limit
+
+
+@dataclass(frozen=True)
+class UploadBody:
+    """A body on its way to the blob store, read `read(n)` at a time (never whole in memory).
+    `first_chunk` is what the caller already read (to sniff the format); past `limit` bytes the
+    upload stops with `too_large()` and leaves nothing behind."""
+
+    read: Callable[[int], Awaitable[bytes]]
+    limit: int
+    too_large: Callable[[], PayloadTooLarge]
+    first_chunk: bytes = b""
+    content_type: str | None = None
+
+    def check_size(self, size: int) -> None:
+        """Raise `too_large()` once the `size` bytes arrived so far are over the limit."""
+        if size > self.limit:
+            raise self.too_large()
+
+
 class Queue(Protocol):
     """At-least-once delivery: a received message is hidden for `visibility_seconds`, then comes
     back unless acknowledged; past MAX_RECEIVE_COUNT receives it moves to the dead-letter queue.
@@ -113,16 +147,8 @@ class BlobStore(Protocol):
 class AsyncBlobStore(Protocol):
     """The API's side: every object operation the routes and the ingestion make."""
 
-    async def upload_stream(
-        self,
-        key: str,
-        read: Callable[[int], Awaitable[bytes]],
-        *,
-        first_chunk: bytes = b"",
-        limit: int,
-        too_large: Callable[[], PayloadTooLarge],
-        content_type: str | None = None,
-    ) -> int: ...
+    async def upload_stream(self, key: str, body: UploadBody) -> int:
+        """Store the body at `key`; its size."""
 
     async def head(self, bucket: str, key: str) -> StoredObject | None: ...
 
@@ -142,13 +168,4 @@ class AsyncBlobStore(Protocol):
 
     async def copy(self, source: StoredObject, key: str) -> None: ...
 
-    async def presign_upload(
-        self,
-        key: str,
-        *,
-        content_type: str | None,
-        size_bytes: int | None,
-        limit: int,
-        lifetime: int,
-        base_url: str,
-    ) -> PresignedUpload: ...
+    async def presign_upload(self, key: str, terms: UploadTerms) -> PresignedUpload: ...

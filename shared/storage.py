@@ -5,16 +5,17 @@ Async functions take an aiobotocore client (the API), sync ones a boto3 client (
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.errors import PayloadTooLarge, ServiceError
+from shared.errors import ServiceError
+from shared.ports import UploadBody
 from shared.resources import UPLOADS_PREFIX, callback_body_key, result_key, segments_key
 
 PART_BYTES = 8 * 1024 * 1024  # S3 multipart parts must be >= 5 MiB (except the last)
+_MISSING = ("404", "NoSuchKey", "NotFound")  # the codes S3 and its emulators give an absent object
 
 
 class UploadMissing(ServiceError):
@@ -24,41 +25,34 @@ class UploadMissing(ServiceError):
     code = "upload_missing"
 
 
-async def upload_stream(
-    s3: Any,
-    bucket: str,
-    key: str,
-    read: Callable[[int], Awaitable[bytes]],
-    *,
-    first_chunk: bytes = b"",
-    limit: int,
-    too_large: Callable[[], PayloadTooLarge],
-    content_type: str | None = None,
-) -> int:
+def is_missing(error: ClientError) -> bool:
+    """Whether S3 said there is no such object (not: no access, or any other failure)."""
+    return error.response.get("Error", {}).get("Code") in _MISSING
+
+
+async def upload_stream(s3: Any, bucket: str, key: str, body: UploadBody) -> int:
     """Copy a stream to S3 one part at a time (never the whole file in memory); returns its size.
 
-    `first_chunk` is what the caller already read (to sniff the format). Raises `too_large()` as
-    soon as more than `limit` bytes have arrived; a multipart upload begun is aborted on any
-    error, so nothing half-written is left behind.
+    Stops with `body.too_large()` as soon as more than its limit has arrived; a multipart upload
+    begun is aborted on any error, so nothing half-written is left behind.
     """
-    extra = {"ContentType": content_type} if content_type else {}
+    extra = {"ContentType": body.content_type} if body.content_type else {}
     size = 0
 
     async def next_part(start: bytes = b"") -> bytes:
         nonlocal size
         part = bytearray(start)
         size += len(start)
-        while size <= limit and len(part) < PART_BYTES:
-            chunk = await read(PART_BYTES - len(part))
+        while size <= body.limit and len(part) < PART_BYTES:
+            chunk = await body.read(PART_BYTES - len(part))
             if not chunk:
                 break
             part += chunk
             size += len(chunk)
-        if size > limit:
-            raise too_large()
+        body.check_size(size)
         return bytes(part)
 
-    part = await next_part(first_chunk)
+    part = await next_part(body.first_chunk)
     following = await next_part() if len(part) >= PART_BYTES else b""
     if not following:  # small files (the common case) go up in one PUT
         await s3.put_object(Bucket=bucket, Key=key, Body=part, **extra)
@@ -97,7 +91,7 @@ def download(s3: Any, bucket: str, key: str, destination: Path) -> Path:
     try:
         s3.download_file(bucket, key, str(destination))
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+        if is_missing(error):
             raise UploadMissing(f"the uploaded audio ({key}) is gone; submit the file again") from error
         raise
     return destination

@@ -12,9 +12,7 @@ job id that `GET /jobs/{request_id}/result` serves later. With `callback` it ans
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from pathlib import PurePosixPath
 from typing import Any
@@ -24,15 +22,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from api_lambda import intake
-from api_lambda.auth import Principal, PrincipalDep, presented_key
+from api_lambda.auth import Principal, presented_key
 from api_lambda.aws import AwsClients
 from api_lambda.deepgram_errors import REQUEST_ID_HEADER, deepgram_error, deepgram_response
 from api_lambda.deepgram_params import ListenRequest, parse_listen_params
-from api_lambda.deps import AwsDep, LambdaModeDep, SettingsDep
 from api_lambda.intake import JobExtras, UploadStream, UrlSource
 from api_lambda.listen_dedup import Fingerprints, ListenDedup
 from api_lambda.raw_audio import framing
 from api_lambda.sniff import SNIFF_BYTES
+from api_lambda.submission import Submission, SubmissionDep, wait_finished
 from shared.api_keys import hash_key
 from shared.deepgram_shape import listen_response
 from shared.errors import InvalidParameter, ServiceError
@@ -45,8 +43,6 @@ from shared.url_policy import UrlFetchError, check_url
 router = APIRouter(tags=["deepgram"])
 
 MAX_JSON_BYTES = 64 * 1024
-FIRST_POLL_SECONDS = 0.1
-MAX_POLL_SECONDS = 2.0
 RAW_NAME = "audio"  # a raw body has no file name
 # Content types a JSON `{"url"}` body may come with (curl's default included); any other is audio.
 _JSON_TYPES = (None, "application/json", "application/x-www-form-urlencoded", "text/plain")
@@ -101,17 +97,9 @@ def api_key_id(principal: Principal, request: Request) -> str | None:
     return hash_key(key)[:16] if key else None
 
 
-async def _submit(
-    request: Request,
-    settings: Settings,
-    aws: AwsClients,
-    lambda_mode: bool,
-    principal: Principal,
-    job_id: str,
-    parsed: ListenRequest,
-    query: Query,
-) -> str:
+async def _submit(call: Submission, job_id: str, parsed: ListenRequest, query: Query) -> str:
     """Queue the request's job; the id to answer with (an identical request's job, if one is live)."""
+    request, settings, aws, principal = call.request, call.settings, call.aws, call.principal
     content_type = well_formed_media_type(
         request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     )
@@ -142,25 +130,12 @@ async def _submit(
         parsed.form,
         principal,
         ListenDedup(Fingerprints(aws, settings), principal.project_id, key_id, query),
-        lambda_mode=lambda_mode,
+        lambda_mode=call.lambda_mode,
         extras=JobExtras(listen=parsed.listen, callback=callback),
         check_fleet=parsed.check_model,
         job_id=job_id,
     )
     return submitted.job_id
-
-
-async def _wait_finished(request: Request, aws: AwsClients, job_id: str, max_wait: float) -> Job | None:
-    """Poll the job with backoff until it finishes; None after `max_wait` s or when the client left."""
-    deadline = time.monotonic() + max_wait
-    delay = FIRST_POLL_SECONDS
-    while True:
-        job = await aws.store.get(job_id)
-        remaining = deadline - time.monotonic()
-        if job.status.finished or remaining <= 0 or await request.is_disconnected():
-            return job if job.status.finished else None
-        await asyncio.sleep(min(delay, remaining))
-        delay = min(delay * 1.5, MAX_POLL_SECONDS)
 
 
 async def _result(settings: Settings, aws: AwsClients, job: Job) -> dict[str, Any]:
@@ -192,23 +167,18 @@ async def _result(settings: Settings, aws: AwsClients, job: Job) -> dict[str, An
         }
     },
 )
-async def listen(
-    request: Request,
-    settings: SettingsDep,
-    aws: AwsDep,
-    lambda_mode: LambdaModeDep,
-    principal: PrincipalDep,
-) -> Response:
+async def listen(call: SubmissionDep) -> Response:
     """Transcribe audio sent as the body, or JSON `{"url"}`, with Deepgram's query parameters."""
+    request, settings, aws = call.request, call.settings, call.aws
     job_id = new_job_id()
     try:
         query = {name: request.query_params.getlist(name) for name in request.query_params}
         parsed = parse_listen_params(query, settings)
-        job_id = await _submit(request, settings, aws, lambda_mode, principal, job_id, parsed, query)
+        job_id = await _submit(call, job_id, parsed, query)
         headers = {REQUEST_ID_HEADER: job_id}
         if parsed.callback is not None:
             return JSONResponse({"request_id": job_id}, headers=headers)
-        job = await _wait_finished(request, aws, job_id, settings.listen_max_wait_seconds)
+        job = await wait_finished(request, aws, job_id, settings.listen_max_wait_seconds)
         if job is None:  # 202, not 504: SDKs retry a 5xx, which would wait (and once, queue) again
             headers["Location"] = f"/jobs/{job_id}"
             return JSONResponse({"request_id": job_id}, status_code=202, headers=headers)

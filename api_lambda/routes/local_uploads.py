@@ -23,6 +23,7 @@ from shared.embedded.blobs import AsyncFileBlobs
 from shared.embedded.signing import UploadGrant
 from shared.errors import InvalidParameter, JobStateConflict, PayloadTooLarge, ServiceError
 from shared.jobs import Job, JobStatus
+from shared.ports import UploadBody
 from shared.settings import Settings
 
 router = APIRouter(tags=["uploads"], include_in_schema=False)
@@ -71,9 +72,8 @@ async def _receive(
     def too_large() -> PayloadTooLarge:
         return PayloadTooLarge(f"File too large: this upload allows at most {grant.max_bytes} bytes")
 
-    await aws.blobs.upload_stream(
-        job.upload_key, read, limit=grant.max_bytes, too_large=too_large, content_type=content_type
-    )
+    body = UploadBody(read, grant.max_bytes, too_large, content_type=content_type)
+    await aws.blobs.upload_stream(job.upload_key, body)
     started = await upload_arrived(aws, job)  # a refusal fails the job, deletes the file, is raised
     status = started.status if started is not None else (await aws.store.get(job.job_id)).status
     return {"job_id": job.job_id, "status": status.value}

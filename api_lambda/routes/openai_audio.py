@@ -10,7 +10,6 @@ Every error is OpenAI's shape with `x-should-retry: false` (see `api_lambda.open
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -22,9 +21,9 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from api_lambda import intake
-from api_lambda.auth import Principal, PrincipalDep
+from api_lambda.auth import PrincipalDep
 from api_lambda.aws import AwsClients
-from api_lambda.deps import AwsDep, LambdaModeDep, SettingsDep
+from api_lambda.deps import AwsDep, SettingsDep
 from api_lambda.fleet import fleet_capabilities
 from api_lambda.intake import JobExtras, UploadStream
 from api_lambda.openai_errors import openai_error, openai_response
@@ -36,7 +35,7 @@ from api_lambda.openai_params import (
     parse_transcription,
     parse_translation,
 )
-from api_lambda.routes.listen import _wait_finished
+from api_lambda.submission import FIRST_POLL_SECONDS, Backoff, Submission, SubmissionDep, wait_finished
 from shared import openai_format as fmt
 from shared.errors import InvalidParameter, JobNotFound, ModelNotAvailable, ServiceError
 from shared.ingestion import well_formed_media_type
@@ -50,10 +49,8 @@ router = APIRouter(tags=["openai"])
 MODELS_CREATED = 1_664_150_400  # 2022-09-26, Whisper's release: `created` of every listed model
 OWNED_BY = "whisper-diarization"
 MAX_FORM_PART_BYTES = MAX_REFERENCE_BYTES * 4 // 3 + 1024  # a base64 data URL of a reference
-FIRST_POLL_SECONDS = 0.1
-MAX_POLL_SECONDS = 1.0
+MAX_POLL_SECONDS = 1.0  # a stream's segments show up within a second of their publishing
 KEEPALIVE_SECONDS = 15.0  # an SSE comment this often keeps proxies and read timeouts at bay
-_MISSING = ("404", "NoSuchKey", "NotFound")
 _FORM_DOC = {
     "requestBody": {
         "required": True,
@@ -96,14 +93,7 @@ async def _form(request: Request) -> tuple[UploadFile, dict[str, list[str]]]:
     return upload, fields
 
 
-async def _submit(
-    aws: AwsClients,
-    lambda_mode: bool,
-    principal: Principal,
-    job_id: str,
-    upload: UploadFile,
-    parsed: OpenAIRequest,
-) -> Job:
+async def _submit(call: Submission, job_id: str, upload: UploadFile, parsed: OpenAIRequest) -> Job:
     """The file (and any speaker references) to S3, then the job to the table and queue. Refusals
     of the model or language name OpenAI's field."""
     source = UploadStream(
@@ -113,9 +103,10 @@ async def _submit(
         size=upload.size,
     )
     extras = JobExtras(openai=parsed.options, known_speakers=parsed.references[:MAX_SPEAKERS])
+    aws, principal = call.aws, call.principal
     try:
         return await intake.submit(
-            aws, source, parsed.form, principal, lambda_mode=lambda_mode, extras=extras, job_id=job_id
+            aws, source, parsed.form, principal, lambda_mode=call.lambda_mode, extras=extras, job_id=job_id
         )
     except OpenAIParamError:
         raise
@@ -188,7 +179,7 @@ async def _events(
     diarized = parsed.response_format is ResponseFormat.DIARIZED_JSON
     logprobs = parsed.include_logprobs
     sent = 0
-    delay = FIRST_POLL_SECONDS
+    backoff = Backoff(FIRST_POLL_SECONDS, MAX_POLL_SECONDS)
     last_write = time.monotonic()
     while True:
         try:
@@ -212,8 +203,7 @@ async def _events(
         if time.monotonic() - last_write > KEEPALIVE_SECONDS:
             yield b": keep-alive\n\n"
             last_write = time.monotonic()
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, MAX_POLL_SECONDS)
+        await backoff.sleep()
     if job.status is not JobStatus.COMPLETED:
         message = job.error or f"Job {job_id} was {job.status.value}"
         yield _sse(fmt.error_body(message, code=job.status.value))
@@ -239,19 +229,13 @@ async def _events(
     yield _sse(fmt.done_event(text, words=all_words))
 
 
-async def _run(
-    request: Request,
-    settings: Settings,
-    aws: AwsClients,
-    lambda_mode: bool,
-    principal: Principal,
-    translate: bool,
-) -> Response:
+async def _run(call: Submission, translate: bool) -> Response:
+    request, settings, aws = call.request, call.settings, call.aws
     job_id = new_job_id()
     try:
         upload, fields = await _form(request)
         parsed = (parse_translation if translate else parse_transcription)(fields, settings)
-        await _submit(aws, lambda_mode, principal, job_id, upload, parsed)
+        await _submit(call, job_id, upload, parsed)
     except ServiceError as error:
         return openai_error(error)
     if parsed.options.stream:
@@ -260,7 +244,7 @@ async def _run(
             _events(request, settings, aws, parsed, job_id), media_type="text/event-stream", headers=headers
         )
     max_wait = settings.openai_max_wait_seconds
-    job = await _wait_finished(request, aws, job_id, max_wait)
+    job = await wait_finished(request, aws, job_id, max_wait)
     if job is None:
         return openai_response(
             504,
@@ -282,27 +266,15 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/v1/audio/transcriptions", responses=_RESPONSES, openapi_extra=_FORM_DOC)
-async def transcriptions(
-    request: Request,
-    settings: SettingsDep,
-    aws: AwsDep,
-    lambda_mode: LambdaModeDep,
-    principal: PrincipalDep,
-) -> Response:
+async def transcriptions(call: SubmissionDep) -> Response:
     """Transcribe a file with OpenAI's form fields (docs/openai.md has which are honoured)."""
-    return await _run(request, settings, aws, lambda_mode, principal, translate=False)
+    return await _run(call, translate=False)
 
 
 @router.post("/v1/audio/translations", responses=_RESPONSES, openapi_extra=_FORM_DOC)
-async def translations(
-    request: Request,
-    settings: SettingsDep,
-    aws: AwsDep,
-    lambda_mode: LambdaModeDep,
-    principal: PrincipalDep,
-) -> Response:
+async def translations(call: SubmissionDep) -> Response:
     """Translate speech into English (Whisper's translate task; needs a multilingual model)."""
-    return await _run(request, settings, aws, lambda_mode, principal, translate=True)
+    return await _run(call, translate=True)
 
 
 def _model(name: str) -> dict[str, Any]:

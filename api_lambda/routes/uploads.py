@@ -37,6 +37,7 @@ from api_lambda.schemas import (
 )
 from shared.errors import InvalidParameter
 from shared.jobs import JobStatus
+from shared.ports import UploadTerms
 from shared.resources import INCOMING_PREFIX
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -75,21 +76,20 @@ async def create_upload(
     POST form for browsers. The upload starts the job; one that never comes expires with it."""
     source = PresignedUpload(request.filename, request.content_type, request.size_bytes)
     job = await intake.submit(aws, source, request.parameters(), principal)
-    lifetime, limit = settings.upload_url_expiry_seconds, settings.max_upload_bytes
-    presigned = await aws.blobs.presign_upload(
-        job.upload_key,
+    terms = UploadTerms(
         content_type=request.content_type,
         size_bytes=request.size_bytes,
-        limit=limit,
-        lifetime=lifetime,
+        limit=settings.max_upload_bytes,
+        lifetime=settings.upload_url_expiry_seconds,
         base_url=str(http.base_url),
     )
+    presigned = await aws.blobs.presign_upload(job.upload_key, terms)
     return UploadCreated(
         job_id=job.job_id,
         upload_id=job.job_id,
         key=job.upload_key,
-        max_bytes=request.size_bytes or limit,
-        expires_at=(datetime.now(UTC) + timedelta(seconds=lifetime)).isoformat(timespec="seconds"),
+        max_bytes=terms.max_bytes,
+        expires_at=(datetime.now(UTC) + timedelta(seconds=terms.lifetime)).isoformat(timespec="seconds"),
         put=PresignedPut(url=presigned.put_url, headers=presigned.put_headers),
         post=PresignedPost(url=presigned.post_url, fields=presigned.post_fields),
     )

@@ -14,15 +14,14 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlencode
 
 from shared.embedded.db import Database
 from shared.embedded.signing import UploadGrant, UploadSigner
-from shared.errors import InvalidParameter, PayloadTooLarge
+from shared.errors import InvalidParameter
 from shared.ingestion import parse_upload_key
-from shared.ports import PresignedUpload, StoredObject
+from shared.ports import PresignedUpload, StoredObject, UploadBody, UploadTerms
 from shared.resources import UPLOADS_PREFIX, callback_body_key, result_key
 from shared.storage import UploadMissing
 
@@ -174,36 +173,26 @@ class AsyncFileBlobs:
         self.blobs = blobs
         self.signer = signer
 
-    async def upload_stream(
-        self,
-        key: str,
-        read: Callable[[int], Awaitable[bytes]],
-        *,
-        first_chunk: bytes = b"",
-        limit: int,
-        too_large: Callable[[], PayloadTooLarge],
-        content_type: str | None = None,
-    ) -> int:
+    async def upload_stream(self, key: str, body: UploadBody) -> int:
         """Stream to a temporary file (never all in memory); nothing is left behind on error."""
         blobs, temp = self.blobs, self.blobs._temp()
         digest, size = hashlib.md5(), 0
         out = await asyncio.to_thread(temp.open, "wb")
         try:
-            chunk = first_chunk
+            chunk = body.first_chunk
             while True:
                 if chunk:
                     size += len(chunk)
-                    if size > limit:
-                        raise too_large()
+                    body.check_size(size)
                     digest.update(chunk)
                     await asyncio.to_thread(out.write, chunk)
-                chunk = await read(CHUNK)
+                chunk = await body.read(CHUNK)
                 if not chunk:
                     break
             await asyncio.to_thread(out.flush)
             await asyncio.to_thread(os.fsync, out.fileno())
             out.close()
-            await asyncio.to_thread(blobs._commit, temp, key, f'"{digest.hexdigest()}"', content_type)
+            await asyncio.to_thread(blobs._commit, temp, key, f'"{digest.hexdigest()}"', body.content_type)
         finally:
             out.close()
             temp.unlink(missing_ok=True)
@@ -239,28 +228,20 @@ class AsyncFileBlobs:
     async def copy(self, source: StoredObject, key: str) -> None:
         await asyncio.to_thread(self.blobs.copy, source, key)
 
-    async def presign_upload(
-        self,
-        key: str,
-        *,
-        content_type: str | None,
-        size_bytes: int | None,
-        limit: int,
-        lifetime: int,
-        base_url: str,
-    ) -> PresignedUpload:
+    async def presign_upload(self, key: str, terms: UploadTerms) -> PresignedUpload:
         """URLs of this API's own upload route, signed with the data directory's secret."""
         parsed = parse_upload_key(key)
         assert parsed is not None and parsed.presigned, key
+        content_type = terms.content_type
         grant = UploadGrant(
             job_id=parsed.job_id,
-            max_bytes=size_bytes or limit,
-            exact=bool(size_bytes),
+            max_bytes=terms.max_bytes,
+            exact=bool(terms.size_bytes),
             content_type=content_type or "",
-            expires=int(time.time()) + lifetime,
+            expires=int(time.time()) + terms.lifetime,
         )
         query = grant.query(self.signer.sign(grant))
-        url = f"{base_url.rstrip('/')}/uploads/{parsed.job_id}"
+        url = f"{terms.base_url.rstrip('/')}/uploads/{parsed.job_id}"
         headers = {"Content-Type": content_type} if content_type else {}
         fields = {"key": key, **query}
         if content_type:
