@@ -64,12 +64,12 @@ class AsyncS3Blobs:
             Bucket=stored.bucket, Key=stored.key, Range=f"bytes=0-{size - 1}", IfMatch=stored.etag
         )
         async with answer["Body"] as body:
-            return await body.read()
+            return bytes(await body.read())  # aiobotocore has no stubs: its answers are Any
 
     async def get(self, key: str) -> bytes:
         answer = await self.client.get_object(Bucket=self.bucket, Key=key)
         async with answer["Body"] as body:
-            return await body.read()
+            return bytes(await body.read())  # aiobotocore has no stubs: its answers are Any
 
     async def get_optional(self, key: str) -> bytes | None:
         """The object, or None when there is none."""
@@ -89,9 +89,10 @@ class AsyncS3Blobs:
         answer = await self.client.head_object(Bucket=self.bucket, Key=key)
         if answer["ContentLength"] <= max_bytes:
             return None
-        return await self.client.generate_presigned_url(
+        url = await self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=900
         )
+        return str(url)
 
     async def delete(self, key: str) -> None:
         await self.client.delete_object(Bucket=self.bucket, Key=key)
