@@ -1,1 +1,2 @@
-"""GPU worker: long-running SQS consumer and the speech pipeline it runs."""
+"""The worker: a long-running queue consumer (SQS, or the embedded queue on one machine), the speech
+pipeline it runs (`pipeline/`), and callback delivery from the job store's outbox."""
