@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,6 +126,19 @@ class Diarization:
     """Every speaker's own turns; empty when the backend only knows one speaker per instant."""
     activity: SpeakerActivity | None = field(default=None, compare=False, repr=False)
     embedding_model: str | None = None
+
+    @classmethod
+    def without_overlap(
+        cls, turns: Sequence[SpeakerTurn], backend: str, embedding_model: str | None
+    ) -> Diarization:
+        """A backend's answer when it knows one speaker per instant: its turns are both views."""
+        return cls(
+            turns=tuple(turns),
+            num_speakers=len({t.speaker for t in turns}),
+            backend=backend,
+            overlapping_turns=tuple(turns),
+            embedding_model=embedding_model,
+        )
 
 
 @dataclass(frozen=True)

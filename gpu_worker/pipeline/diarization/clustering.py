@@ -216,26 +216,36 @@ def _finish(x: np.ndarray, labels: np.ndarray, pruning: int | None = None) -> Cl
 
 def _split_distinct(x: np.ndarray, labels: np.ndarray, params: ClusteringParams, high: int) -> np.ndarray:
     """Split, one at a time and the least alike first, every cluster whose k-means halves are two
-    voices (`params.split_below_cosine`), while fewer than `high` clusters exist."""
+    voices (`params.split_below_cosine`), while fewer than `high` clusters exist. Each cluster's
+    halves are computed once: a split only changes the two clusters it touches."""
     labels = np.unique(labels, return_inverse=True)[1].ravel()
+    candidates: dict[int, tuple[float, np.ndarray] | None] = {}
     while labels.max() + 1 < high:
-        best: tuple[float, np.ndarray] | None = None
         for c in range(labels.max() + 1):
-            members = np.flatnonzero(labels == c)
-            if members.size < 2 * params.split_min_windows:
-                continue
-            halves = _kmeans(x[members], 2, params)
-            if np.bincount(halves, minlength=2).min() < params.split_min_windows:
-                continue
-            a, b = _normalize_rows(np.stack([x[members[halves == h]].mean(axis=0) for h in (0, 1)]))
-            similarity = float(a @ b)
-            if similarity < params.split_below_cosine and (best is None or similarity < best[0]):
-                best = (similarity, members[halves == 1])
-        if best is None:
+            if c not in candidates:
+                candidates[c] = _two_voices(x, np.flatnonzero(labels == c), params)
+        found = [(c, split) for c, split in candidates.items() if split is not None]
+        if not found:
             break
+        c, (_, moved) = min(found, key=lambda item: item[1][0])
         labels = labels.copy()
-        labels[best[1]] = labels.max() + 1
+        labels[moved] = labels.max() + 1
+        del candidates[c]
     return labels
+
+
+def _two_voices(
+    x: np.ndarray, members: np.ndarray, params: ClusteringParams
+) -> tuple[float, np.ndarray] | None:
+    """(similarity, the members of one half) when the cluster's k-means halves are two voices."""
+    if members.size < 2 * params.split_min_windows:
+        return None
+    halves = _kmeans(x[members], 2, params)
+    if np.bincount(halves, minlength=2).min() < params.split_min_windows:
+        return None
+    a, b = _normalize_rows(np.stack([x[members[halves == h]].mean(axis=0) for h in (0, 1)]))
+    similarity = float(a @ b)
+    return (similarity, members[halves == 1]) if similarity < params.split_below_cosine else None
 
 
 def _merge_alike(x: np.ndarray, labels: np.ndarray, params: ClusteringParams, low: int) -> np.ndarray:

@@ -110,13 +110,7 @@ def diarize(
 
     turns = score_turns(audio, turns, device=device)
     progress(Stage.DIARIZING, 1.0)
-    return Diarization(
-        turns=tuple(turns),
-        num_speakers=len({t.speaker for t in turns}),
-        backend=BACKEND,
-        overlapping_turns=tuple(turns),
-        embedding_model="titanet",
-    )
+    return Diarization.without_overlap(turns, BACKEND, "titanet")
 
 
 def build_config(

@@ -74,13 +74,7 @@ def diarize(
             params=params,
         )
     progress(Stage.DIARIZING, 1.0)
-    return Diarization(
-        turns=tuple(turns),
-        num_speakers=len({t.speaker for t in turns}),
-        backend=BACKEND,
-        overlapping_turns=tuple(turns),
-        embedding_model=EMBEDDING_MODEL,
-    )
+    return Diarization.without_overlap(turns, BACKEND, EMBEDDING_MODEL)
 
 
 def label_regions(
