@@ -8,14 +8,13 @@ offline, from the metadata of the distributions installed in this environment.
 from __future__ import annotations
 
 import ast
-import re
 import tomllib
 from collections.abc import Iterator
-from importlib import metadata
 from pathlib import Path
 
 import pytest
-from packaging.requirements import Requirement
+
+from tests.dependency_closure import installed_closure, project_requirements
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("api_lambda", "gpu_worker", "shared", "onebox", "client", "evaluation")
@@ -84,36 +83,9 @@ def test_every_product_package_is_checked_and_packaged() -> None:
     assert {p.split(".")[0] for p in FORBIDDEN} - {"bench"} | {"onebox"} == set(PACKAGES)
 
 
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def _closure(extras: set[str]) -> set[str]:
-    """Every distribution `pip install '.[extras]'` would install, read from installed metadata."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    own = _canonical(project["name"])
-    pending = [Requirement(r) for r in project["dependencies"]]
-    for extra in extras:
-        pending += [Requirement(r) for r in project["optional-dependencies"][extra]]
-    seen: set[str] = set()
-    while pending:
-        requirement = pending.pop()
-        name = _canonical(requirement.name)
-        if name == own:  # an extra naming other extras of this project
-            extras_named = project["optional-dependencies"]
-            pending += [Requirement(r) for extra in requirement.extras for r in extras_named[extra]]
-            continue
-        if name in seen:
-            continue
-        seen.add(name)
-        distribution = metadata.distribution(requirement.name)
-        for line in distribution.requires or []:
-            dependency = Requirement(line)
-            if dependency.marker is None or any(
-                dependency.marker.evaluate({"extra": extra}) for extra in requirement.extras or {""}
-            ):
-                pending.append(dependency)
-    return seen
+    """Every distribution `pip install '.[extras]'` would install."""
+    return installed_closure(project_requirements(extras))
 
 
 @pytest.mark.parametrize("extra", ["api", "client"])

@@ -34,6 +34,7 @@ from onebox.aws_bootstrap import DLQ_RETENTION_SECONDS, INGEST_PREFIXES, table_d
 from shared import resources
 from shared.model_catalog import KNOWN_MODELS, available_models
 from shared.settings import Settings
+from tests.dependency_closure import installed_closure
 from tests.fixtures_aws import AwsEnv
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -376,26 +377,6 @@ def _requirements(path: Path) -> dict[str, Requirement]:
     return {canonicalize_name(r.name): r for r in map(Requirement, filter(None, lines))}
 
 
-def _installed_closure(names: set[str]) -> set[str]:
-    """Distributions the named ones install, transitively (extras not followed)."""
-    seen: set[str] = set()
-    todo = list(names)
-    while todo:
-        name = canonicalize_name(todo.pop())
-        if name in seen:
-            continue
-        seen.add(name)
-        try:
-            requires = importlib.metadata.requires(name) or []
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        for text in requires:
-            requirement = Requirement(text)
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                todo.append(requirement.name)
-    return seen
-
-
 def _load_time_imports(path: Path) -> set[str]:
     """Modules imported when `path` is imported: module-level statements only (function bodies and
     `if TYPE_CHECKING:` blocks run later or never)."""
@@ -475,7 +456,7 @@ def test_lambda_requirements_cover_what_the_functions_import() -> None:
             elif top not in sys.stdlib_module_names and top != "__future__":
                 third_party.setdefault(top, path)
 
-    shipped = _installed_closure(set(requirements))
+    shipped = installed_closure(requirements.values())
     distributions = importlib.metadata.packages_distributions()
     for top, path in sorted(third_party.items()):
         owners = {canonicalize_name(d) for d in distributions.get(top, [])}
