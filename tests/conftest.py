@@ -1,3 +1,11 @@
 """Shared fixtures: the synthesized speech corpus and the AWS emulator live in their own plugin modules."""
 
+import os
+
+# int8 decoding quantizes activations with CPU-specific kernels (AVX2, AVX-512 VNNI, oneDNN or MKL),
+# so tiny.en's transcript of the same audio differs between machines: CI heard "sending along the
+# across" where this machine hears "sending a long beam across". float32 is the same everywhere up to
+# rounding. Set before any test reads Settings, and inherited by the workers the tests start.
+os.environ.setdefault("COMPUTE_TYPE", "float32")
+
 pytest_plugins = ["tests.fixtures_corpus", "tests.fixtures_aws"]

@@ -17,13 +17,12 @@ from typing import Any
 import pytest
 
 from tests.fixtures_aws import WorkerProcess
-from tests.speech_metrics import word_error_rate
+from tests.speech_metrics import MAX_WER, word_error_rate
 from tests.test_worker import trimmed
 
 pytestmark = pytest.mark.slow
 
 JS_DIR = Path(__file__).parent / "js"
-MAX_WER = 0.15  # the same bound as the pipeline's tests on this corpus
 
 
 @pytest.fixture(scope="session")

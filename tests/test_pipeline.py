@@ -20,12 +20,8 @@ from shared.deepgram import DeepgramResponse
 from shared.errors import InvalidParameter, JobCancelled, ModelNotAvailable
 from shared.settings import Settings
 from shared.stages import PIPELINE_STAGES, Stage
-from tests.speech_metrics import speaker_accuracy, transcript, word_error_rate, words
+from tests.speech_metrics import MAX_WER, speaker_accuracy, transcript, word_error_rate, words
 
-# tiny.en on espeak-ng speech measured 2-6 % WER on these items (espeak's prosody is odd, and
-# tiny.en is the smallest model); 0.15 leaves room for int8 numeric noise across CPUs while
-# still failing on any real regression (a dropped turn alone costs > 10 %).
-MAX_WER = 0.15
 # Word-level speaker accuracy measured 0.97-1.0; errors sit on words that straddle a turn edge.
 MIN_SPEAKER_ACCURACY = 0.9
 
