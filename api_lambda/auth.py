@@ -23,9 +23,7 @@ SCHEMES = ("token", "bearer")
 MAX_JOB_ID_BYTES = 200  # ids are UUIDs; DynamoDB refuses keys over 2048 bytes with a 500-worthy error
 
 
-class Unauthorized(ServiceError):
-    status_code = 401
-    code = "invalid_auth"
+class Unauthorized(ServiceError, code="invalid_auth", status_code=401): ...
 
 
 @dataclass(frozen=True)

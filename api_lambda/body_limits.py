@@ -28,9 +28,7 @@ from shared.errors import PayloadTooLarge, ServiceError
 from shared.settings import Settings
 
 
-class BodyReadTimeout(ServiceError):
-    status_code = 408
-    code = "request_timeout"
+class BodyReadTimeout(ServiceError, code="request_timeout", status_code=408): ...
 
 
 def _media_type(scope: Scope) -> str:

@@ -24,10 +24,10 @@ from typing import Any
 
 from aiobotocore.session import get_session
 
+from api_lambda.auth import Principal
 from api_lambda.aws import AwsClients, open_clients
-from api_lambda.fleet import fleet_capabilities, resolve_options
-from api_lambda.intake import live_job, send, upload_arrived
-from api_lambda.object_checks import REFUSALS, check_object, head_object, may_use_drop_key
+from api_lambda.intake import DroppedFile, default_options, keep_refusal, live_job, submit, upload_arrived
+from api_lambda.object_checks import REFUSALS, head_object, may_use_drop_key
 from shared.errors import JobNotFound, JobStateConflict, ServiceError
 from shared.ingestion import (
     ObjectCreated,
@@ -40,7 +40,7 @@ from shared.ingestion import (
     parse_upload_key,
     valid_key,
 )
-from shared.jobs import Job, JobOptions, JobStatus
+from shared.jobs import Job, JobStatus
 from shared.logging import configure_logging, get_logger
 from shared.options import JobParameters
 from shared.ports import StoredObject
@@ -87,51 +87,31 @@ async def _presigned_or_own(aws: AwsClients, created: ObjectCreated) -> Outcome:
 
 
 # --- the drop folder -------------------------------------------------------------------------------------
-async def admit_drop(aws: AwsClients, stored: StoredObject) -> Job | None:
-    """A job for an object dropped under incoming/: queued, or failed with the reason. None when
-    this very object already has a live job (a repeated event). The object is left alone either
-    way (the drop folder is the user's; a lifecycle rule expires it): a refused one stays, so
-    `GET /jobs?source_key=` finds its failed job and the reason. Its id derives from the object,
-    so repeated events create it once."""
-    settings, ops = aws.settings, aws.store.ops
+async def ingest_drop(aws: AwsClients, stored: StoredObject) -> Job | None:
+    """A job for an object dropped under incoming/, through intake's `submit`: queued, or failed
+    with the reason. None when this very object already has a live job (a repeated event). The
+    object is left alone either way (the drop folder is the user's; a lifecycle rule expires it): a
+    refused one stays, so `GET /jobs?source_key=` finds its failed job and the reason. Its id
+    derives from the object, so repeated events create it once."""
+    settings = aws.settings
     job_id = drop_job_id(stored.bucket, stored.key, stored.etag, stored.metadata)
     if await live_job(aws, job_id) is not None:
         return None
-    fields = {
-        "upload_key": stored.key,
-        "filename": stored.filename,
-        "size_bytes": stored.size,
-        "content_type": stored.content_type,
-    }
-    project = {"project_id": drop_project(stored.key, settings.drop_folder_prefixes)}
-    options = JobOptions(whisper_model=settings.default_whisper_model)  # kept only if refused early
+    source = DroppedFile(stored, result_copy_key=drop_result_key(stored.key))
+    principal = Principal(project_id=drop_project(stored.key, settings.drop_folder_prefixes))
     try:
-        params = JobParameters(**drop_parameters(stored.metadata))
-        options = resolve_options(params, settings, await fleet_capabilities(aws, settings))
-        await check_object(aws, stored, limit=settings.max_upload_bytes)
-    except REFUSALS as refusal:
-        job = ops.refused_job(ops.queued_job(job_id, options, **fields), refusal.message).model_copy(
-            update=project
-        )
         try:
-            await aws.store.run(ops.create(job, replace_expired=True))
-        except JobStateConflict:
-            return None
-        log.info("drop_refused", job_id=job_id, key=stored.key, error=refusal.message)
-        return job
-    job = ops.queued_job(job_id, options, **fields).model_copy(
-        update={"result_copy_key": drop_result_key(stored.key), **project}
-    )
-    try:
-        await aws.store.run(ops.create(job, replace_expired=True))
+            params = JobParameters(**drop_parameters(stored.metadata))
+        except REFUSALS as refusal:
+            job = await keep_refusal(aws, job_id, source, principal, refusal, default_options(aws))
+        else:
+            job = await submit(aws, source, params, principal, job_id=job_id)
     except JobStateConflict:
         return None
-    try:
-        await send(aws, job)
-    except BaseException:
-        await aws.store.run(ops.forget_unsent(job_id))  # a retried event can create it again
-        raise
-    log.info("drop_queued", job_id=job_id, key=stored.key, result=job.result_copy_key)
+    if job.status is JobStatus.FAILED:
+        log.info("drop_refused", job_id=job_id, key=stored.key, error=job.error)
+    else:
+        log.info("drop_queued", job_id=job_id, key=stored.key, result=job.result_copy_key)
     return job
 
 
@@ -161,7 +141,7 @@ async def _dropped(aws: AwsClients, created: ObjectCreated) -> Outcome:
     stored = await head_object(aws, created.bucket, created.key)
     if stored is None:
         return Outcome.GONE
-    job = await admit_drop(aws, stored)
+    job = await ingest_drop(aws, stored)
     if job is None:
         return Outcome.DUPLICATE
     return Outcome.REFUSED if job.status is JobStatus.FAILED else Outcome.QUEUED

@@ -7,8 +7,9 @@ sends its queue message (in that order), and on any failure removes what it had 
 - `UrlSource`: audio that a worker fetches (`/v1/listen` with `{"url"}`);
 - `S3Object`: an object in an allowed bucket, copied to the job's folder (`POST /jobs {"s3_uri"}`);
 - `PresignedUpload`: a job that waits for its file (`POST /uploads`). `upload_arrived` queues it
-  once the object is there (its S3 event, `POST /jobs {"upload_id"}`, the local upload route).
-Files dropped under `incoming/` are ingested (`api_lambda.ingest`) with the same checks and queue.
+  once the object is there (its S3 event, `POST /jobs {"upload_id"}`, the local upload route);
+- `DroppedFile`: an object under `incoming/` (`api_lambda.ingest`: its S3 event, the drop-folder
+  watcher), checked where it lies; a refusal is kept as the job's `failed` state.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from api_lambda.fleet import fleet_capabilities, resolve_options
 from api_lambda.object_checks import REFUSALS, allowed_source, check_object, head_object, source_object
 from api_lambda.sniff import SNIFF_BYTES, check_upload_head
 from api_lambda.upload_guard import upload_limit
-from shared.errors import JobNotFound, JobStateConflict, PayloadTooLarge
+from shared.errors import JobNotFound, JobStateConflict, PayloadTooLarge, ServiceError
 from shared.filenames import display_name
 from shared.fleet import FleetCapabilities
 from shared.ingestion import check_media_type, presigned_upload_key
@@ -41,7 +42,7 @@ from shared.jobs import (
 )
 from shared.logging import get_logger
 from shared.options import JobParameters
-from shared.ports import UploadBody
+from shared.ports import StoredObject, UploadBody
 from shared.queue import JobMessage
 from shared.resources import known_speaker_key, upload_key
 
@@ -79,7 +80,16 @@ class PresignedUpload:
     size_bytes: int | None = None  # the upload is signed for it
 
 
-Source = UploadStream | UrlSource | S3Object | PresignedUpload
+@dataclass(frozen=True)
+class DroppedFile:
+    """An object dropped under incoming/. It stays where it is and is never deleted (the folder is
+    the user's); its result is also written to `result_copy_key`."""
+
+    stored: StoredObject
+    result_copy_key: str
+
+
+Source = UploadStream | UrlSource | S3Object | PresignedUpload | DroppedFile
 
 
 @dataclass(frozen=True)
@@ -161,11 +171,10 @@ async def submit_once(
 ) -> Job | Attached:
     """`submit`, or with `dedup` the live job of an identical earlier request (`Attached`)."""
     job_id = job_id or new_job_id()
+    if isinstance(source, DroppedFile):
+        return await _dropped(aws, job_id, source, params, principal)
     s3_source = allowed_source(aws, source.uri) if isinstance(source, S3Object) else None
-    fleet = await fleet_capabilities(aws, aws.settings)
-    if check_fleet is not None:
-        check_fleet(fleet)
-    options = resolve_options(params, aws.settings, fleet)
+    options = await _options(aws, params, check_fleet)
     if isinstance(source, PresignedUpload):
         return await _awaiting_upload(aws, job_id, options, source, principal)
     async with AsyncExitStack() as undo:  # on any failure, remove what was written so far
@@ -196,9 +205,72 @@ async def submit_once(
                 "callback": extras.callback,
             }
         )
-        await enqueue(aws, job, undo)
+        await _queue(aws, job, undo)
         undo.pop_all()
     return job
+
+
+async def _options(
+    aws: AwsClients, params: JobParameters, check_fleet: Callable[[FleetCapabilities], None] | None
+) -> JobOptions:
+    """`params` resolved against what the fleet can run."""
+    fleet = await fleet_capabilities(aws, aws.settings)
+    if check_fleet is not None:
+        check_fleet(fleet)
+    return resolve_options(params, aws.settings, fleet)
+
+
+async def _dropped(
+    aws: AwsClients, job_id: str, source: DroppedFile, params: JobParameters, principal: Principal
+) -> Job:
+    """A dropped object's job, queued; or failed with the reason when the object is refused. Its id
+    derives from the object, so an expired row of the same id is replaced; JobStateConflict when a
+    live one exists."""
+    options = default_options(aws)  # what a refusal before the resolution keeps
+    try:
+        options = await _options(aws, params, None)
+        await check_object(aws, source.stored, limit=aws.settings.max_upload_bytes)
+    except REFUSALS as refusal:
+        return await keep_refusal(aws, job_id, source, principal, refusal, options)
+    audio = _object_fields(source.stored.key, source.stored)
+    job = aws.store.ops.queued_job(job_id, options, **audio).model_copy(
+        update={"result_copy_key": source.result_copy_key, "project_id": principal.project_id}
+    )
+    async with AsyncExitStack() as undo:
+        await _queue(aws, job, undo, replace_expired=True)
+        undo.pop_all()
+    return job
+
+
+def default_options(aws: AwsClients) -> JobOptions:
+    return JobOptions(whisper_model=aws.settings.default_whisper_model)
+
+
+async def keep_refusal(
+    aws: AwsClients,
+    job_id: str,
+    source: DroppedFile,
+    principal: Principal,
+    refusal: ServiceError,
+    options: JobOptions,
+) -> Job:
+    """A dropped object's job, written as failed with the reason: no one waits for an answer, and
+    `GET /jobs?source_key=` finds it. JobStateConflict when a live one exists."""
+    ops = aws.store.ops
+    queued = ops.queued_job(job_id, options, **_object_fields(source.stored.key, source.stored))
+    job = ops.refused_job(queued, refusal.message).model_copy(update={"project_id": principal.project_id})
+    await aws.store.run(ops.create(job, replace_expired=True))
+    return job
+
+
+def _object_fields(key: str, stored: StoredObject) -> dict[str, Any]:
+    """A job's audio fields for `stored`, now at `key`."""
+    return {
+        "upload_key": key,
+        "filename": stored.filename,
+        "size_bytes": stored.size,
+        "content_type": stored.content_type,
+    }
 
 
 async def _stream(
@@ -241,13 +313,7 @@ async def _copy(
     target = upload_key(job_id, stored.filename)
     await aws.blobs.copy(stored, target)
     undo.push_async_callback(aws.blobs.delete, target)
-    fields = {
-        "upload_key": target,
-        "filename": stored.filename,
-        "size_bytes": stored.size,
-        "content_type": stored.content_type,
-    }
-    return _Stored(fields, None)
+    return _Stored(_object_fields(target, stored), None)
 
 
 async def _store_samples(
@@ -282,10 +348,10 @@ async def _awaiting_upload(
     return job
 
 
-async def enqueue(aws: AwsClients, job: Job, undo: AsyncExitStack) -> None:
+async def _queue(aws: AwsClients, job: Job, undo: AsyncExitStack, *, replace_expired: bool = False) -> None:
     """The job's row, then its queue message; the row's removal is pushed onto `undo`."""
     ops = aws.store.ops
-    await aws.store.run(ops.create(job))
+    await aws.store.run(ops.create(job, replace_expired=replace_expired))
     undo.push_async_callback(aws.store.run, ops.forget_unsent(job.job_id))
     await send(aws, job)
 

@@ -28,11 +28,8 @@ from shared.resources import INCOMING_PREFIX
 REFUSALS = (InvalidAudio, PayloadTooLarge, InvalidParameter, ModelNotAvailable)
 
 
-class SourceNotFound(ServiceError):
+class SourceNotFound(ServiceError, code="source_not_found", status_code=404):
     """An `s3_uri` with no object, or one the caller's project may not read (the same answer)."""
-
-    status_code = 404
-    code = "source_not_found"
 
 
 async def head_object(aws: AwsClients, bucket: str, key: str) -> StoredObject | None:

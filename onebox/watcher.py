@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from api_lambda.aws import AwsClients, open_clients
-from api_lambda.ingest import admit_drop
+from api_lambda.ingest import ingest_drop
 from shared.embedded.blobs import FileBlobs
 from shared.embedded.db import Database
 from shared.embedded.housekeeping import purge_expired
@@ -91,7 +91,7 @@ class DropWatcher:
             if stored is None:
                 continue
             if not await asyncio.to_thread(self._taken_before, key, stored.etag):
-                job = await admit_drop(self.aws, stored)  # None: it has a live job already
+                job = await ingest_drop(self.aws, stored)  # None: it has a live job already
                 log.info("drop_taken", key=key, job_id=job and job.job_id, status=job and job.status.value)
                 await asyncio.to_thread(self._remember, key, stored.etag)
                 taken.append(key)

@@ -10,15 +10,28 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Sequence
+from typing import ClassVar
 
 
 class ServiceError(Exception):
-    """Base of every error the service raises on purpose."""
+    """Base of every error the service raises on purpose. A subclass states its answer in its
+    header: `class NotAudio(InvalidAudio, code="not_audio"): ...` (what it leaves out it inherits)."""
 
-    status_code: int = 500
-    code: str = "internal_error"
-    retryable: bool = False
+    status_code: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    retryable: ClassVar[bool] = False
     internal_detail: str | None = None  # for logs, never for answers
+
+    def __init_subclass__(
+        cls, *, code: str | None = None, status_code: int | None = None, retryable: bool | None = None
+    ) -> None:
+        super().__init_subclass__()
+        if code is not None:
+            cls.code = code
+        if status_code is not None:
+            cls.status_code = status_code
+        if retryable is not None:
+            cls.retryable = retryable
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -26,44 +39,31 @@ class ServiceError(Exception):
 
 
 # --- audio input -------------------------------------------------------------------------
-class InvalidAudio(ServiceError):
+class InvalidAudio(ServiceError, code="invalid_audio", status_code=400):
     """The input can't be turned into speech samples; retrying will not help."""
 
-    status_code = 400
-    code = "invalid_audio"
+
+class EmptyFile(InvalidAudio, code="empty_file"): ...
 
 
-class EmptyFile(InvalidAudio):
-    code = "empty_file"
+class NotAudio(InvalidAudio, code="not_audio"): ...
 
 
-class NotAudio(InvalidAudio):
-    code = "not_audio"
+class NoAudioStream(InvalidAudio, code="no_audio_stream"): ...
 
 
-class NoAudioStream(InvalidAudio):
-    code = "no_audio_stream"
+class TruncatedAudio(InvalidAudio, code="truncated_audio"): ...
 
 
-class TruncatedAudio(InvalidAudio):
-    code = "truncated_audio"
+class ZeroLengthAudio(InvalidAudio, code="zero_length_audio"): ...
 
 
-class ZeroLengthAudio(InvalidAudio):
-    code = "zero_length_audio"
-
-
-class AudioTooLong(InvalidAudio):
-    status_code = 413
-    code = "audio_too_long"
+class AudioTooLong(InvalidAudio, code="audio_too_long", status_code=413): ...
 
 
 # --- models ------------------------------------------------------------------------------
-class ModelNotAvailable(ServiceError):
+class ModelNotAvailable(ServiceError, code="model_not_available", status_code=422):
     """A requested model is not installed where this deployment looks for it."""
-
-    status_code = 422
-    code = "model_not_available"
 
     def __init__(self, name: str, where_looked: Sequence[str]) -> None:
         self.name = name
@@ -78,46 +78,29 @@ class ModelNotAvailable(ServiceError):
         return f"{self.message} ({self.internal_detail})"
 
 
-class InvalidParameter(ServiceError):
-    status_code = 422
-    code = "invalid_parameter"
+class InvalidParameter(ServiceError, code="invalid_parameter", status_code=422): ...
 
 
 # --- jobs --------------------------------------------------------------------------------
-class JobNotFound(ServiceError):
-    status_code = 404
-    code = "job_not_found"
-
+class JobNotFound(ServiceError, code="job_not_found", status_code=404):
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
         super().__init__(f"Job {job_id} not found")
 
 
-class JobStateConflict(ServiceError):
+class JobStateConflict(ServiceError, code="job_state_conflict", status_code=409):
     """A state change lost a race or is not allowed from the job's current state."""
 
-    status_code = 409
-    code = "job_state_conflict"
 
-
-class JobCancelled(ServiceError):
+class JobCancelled(ServiceError, code="job_cancelled", status_code=409):
     """Raised inside the pipeline at a stage boundary when the job was cancelled."""
 
-    status_code = 409
-    code = "job_cancelled"
+
+class PayloadTooLarge(ServiceError, code="payload_too_large", status_code=413): ...
 
 
-class PayloadTooLarge(ServiceError):
-    status_code = 413
-    code = "payload_too_large"
-
-
-class TransientError(ServiceError):
+class TransientError(ServiceError, code="transient_error", status_code=503, retryable=True):
     """Infrastructure hiccup (throttling, timeout): the message goes back to the queue."""
-
-    status_code = 503
-    code = "transient_error"
-    retryable = True
 
 
 # --- transient or permanent: the one classification -------------------------------------------

@@ -43,20 +43,14 @@ _GENERIC_MEDIA_TYPES = frozenset(
 )
 
 
-class UnsupportedMediaType(InvalidAudio):
-    status_code = 415
-    code = "unsupported_media_type"
+class UnsupportedMediaType(InvalidAudio, code="unsupported_media_type", status_code=415): ...
 
 
-class UnreadableEvent(ServiceError):
+class UnreadableEvent(ServiceError, code="unreadable_event"):
     """A notification that is not an S3 event this service knows how to read."""
 
-    code = "unreadable_event"
 
-
-class SourceNotAllowed(ServiceError):
-    status_code = 403
-    code = "source_not_allowed"
+class SourceNotAllowed(ServiceError, code="source_not_allowed", status_code=403): ...
 
 
 @dataclass(frozen=True)

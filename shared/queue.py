@@ -10,10 +10,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from shared.errors import ServiceError
 
 
-class UnreadableMessage(ServiceError):
+class UnreadableMessage(ServiceError, code="unreadable_message"):
     """A message this worker can't read (malformed, or a version it does not know)."""
-
-    code = "unreadable_message"
 
 
 class JobMessage(BaseModel):

@@ -18,11 +18,8 @@ PART_BYTES = 8 * 1024 * 1024  # S3 multipart parts must be >= 5 MiB (except the 
 _MISSING = ("404", "NoSuchKey", "NotFound")  # the codes S3 and its emulators give an absent object
 
 
-class UploadMissing(ServiceError):
+class UploadMissing(ServiceError, code="upload_missing", status_code=410):
     """The job's audio is no longer in S3 (deleted or expired): retrying can't bring it back."""
-
-    status_code = 410
-    code = "upload_missing"
 
 
 def is_missing(error: ClientError) -> bool:

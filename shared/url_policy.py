@@ -13,23 +13,18 @@ from urllib.parse import urlsplit
 from shared.errors import ServiceError
 
 
-class UrlFetchError(ServiceError):
+class UrlFetchError(ServiceError, code="url_fetch_failed", status_code=400):
     """The URL can't be read: refused, unreachable, or answered with an error; retrying won't help."""
-
-    status_code = 400
-    code = "url_fetch_failed"
 
 
 class Undeliverable(UrlFetchError):
     """An address no retry can reach: refused by this policy, or a name that doesn't exist."""
 
 
-class UrlNotAllowed(Undeliverable):
-    code = "url_not_allowed"
+class UrlNotAllowed(Undeliverable, code="url_not_allowed"): ...
 
 
-class HostNotFound(Undeliverable):
-    code = "host_not_found"
+class HostNotFound(Undeliverable, code="host_not_found"): ...
 
 
 NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the last 32 bits are an IPv4 address

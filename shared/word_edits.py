@@ -12,7 +12,7 @@ dicts (`word`, `punctuated_word`, `start`, `end`, ...), keeping timings.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -64,45 +64,53 @@ def _with_text(word: Word, text: str) -> Word:
     return {**word, "punctuated_word": text, "word": text.lower().strip(".,!?;:\"'()[]") or text}
 
 
-def dictation(words: Sequence[Word]) -> list[Word]:
+def _rewrite(
+    words: Sequence[Word],
+    rules: Iterable[tuple[tuple[str, ...], str]],
+    apply: Callable[[list[Word], Sequence[Word], str], bool],
+) -> list[Word]:
+    """Walk `words`; where a rule's phrase starts, `apply(out, span, value)` puts what stands for
+    the span into `out` (False: this rule doesn't apply here). The first rule that applies wins."""
     out: list[Word] = []
     index = 0
     while index < len(words):
-        for phrase, symbol in _COMMANDS.items():
-            if tuple(bare(w) for w in words[index : index + len(phrase)]) == phrase and out:
-                previous = _text(out[-1]).rstrip(".,!?;:")
-                out[-1] = {**out[-1], "punctuated_word": previous + symbol}
+        for phrase, value in rules:
+            span = words[index : index + len(phrase)]
+            if tuple(bare(w) for w in span) == phrase and apply(out, span, value):
                 index += len(phrase)
                 break
         else:
             out.append(words[index])
             index += 1
     return out
+
+
+def _attach_symbol(out: list[Word], span: Sequence[Word], symbol: str) -> bool:
+    if not out:  # nothing before the command to punctuate
+        return False
+    out[-1] = {**out[-1], "punctuated_word": _text(out[-1]).rstrip(".,!?;:") + symbol}
+    return True
+
+
+def dictation(words: Sequence[Word]) -> list[Word]:
+    return _rewrite(words, _COMMANDS.items(), _attach_symbol)
 
 
 def drop_fillers(words: Sequence[Word]) -> list[Word]:
     return [w for w in words if bare(w) not in FILLERS]
 
 
+def _substitute(out: list[Word], span: Sequence[Word], replacement: str) -> bool:
+    if replacement:  # `find:` with nothing after the colon removes the words
+        out.append(_with_text({**span[0], "end": span[-1]["end"]}, replacement + _trail(span[-1])))
+    return True
+
+
 def replace(words: Sequence[Word], pairs: Sequence[tuple[str, str]]) -> list[Word]:
     """Longest phrases first; the replacement keeps the last matched word's trailing punctuation;
     an empty replacement removes the words."""
     rules = sorted(((tuple(f.lower().split()), r) for f, r in pairs if f.split()), key=lambda p: -len(p[0]))
-    out: list[Word] = []
-    index = 0
-    while index < len(words):
-        for phrase, replacement in rules:
-            span = words[index : index + len(phrase)]
-            if tuple(bare(w) for w in span) == phrase:
-                if replacement:  # `find:` with nothing after the colon removes the words
-                    trail = _trail(span[-1])
-                    out.append(_with_text({**span[0], "end": span[-1]["end"]}, replacement + trail))
-                index += len(phrase)
-                break
-        else:
-            out.append(words[index])
-            index += 1
-    return out
+    return _rewrite(words, rules, _substitute)
 
 
 @lru_cache(maxsize=1)

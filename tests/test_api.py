@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from shared.deepgram import Alternative, Channel, DeepgramResponse, Metadata, Results, Word
+from shared.deepgram import Alternative, Channel, DeepgramResponse, Metadata, Results, Utterance, Word
 from shared.fleet import WorkerRecord
 from shared.jobs import JobStatus, utc_now_iso
 from shared.model_catalog import KNOWN_MODELS
@@ -52,20 +52,32 @@ def register_worker(aws: AwsEnv, worker_id: str, models: tuple[str, ...], separa
     aws.store.run(aws.store.ops.register_worker(record))
 
 
-def deepgram_result(job_id: str) -> DeepgramResponse:
-    words = [Word(word="hello", start=0.5, end=0.8, confidence=0.9, speaker=0, punctuated_word="Hello.")]
+def deepgram_result(
+    job_id: str,
+    words: list[Word] | None = None,
+    *,
+    duration: float = 1.0,
+    utterances: list[Utterance] | None = None,
+) -> DeepgramResponse:
+    """A tiny.en result of `words` (by default one "Hello."), its transcript their text."""
+    words = words or [
+        Word(word="hello", start=0.5, end=0.8, confidence=0.9, speaker=0, punctuated_word="Hello.")
+    ]
+    transcript = " ".join(w.punctuated_word or w.word for w in words)
+    alternative = Alternative(transcript=transcript, confidence=0.9, words=words)
     return DeepgramResponse(
         metadata=Metadata(
             request_id=job_id,
             sha256="0" * 64,
             created=utc_now_iso(),
-            duration=1.0,
+            duration=duration,
             channels=1,
             models=["tiny.en"],
             model_info={"name": "tiny.en"},
         ),
         results=Results(
-            channels=[Channel(alternatives=[Alternative(transcript="Hello.", confidence=0.9, words=words)])]
+            channels=[Channel(alternatives=[alternative])],
+            utterances=utterances,
         ),
     )
 

@@ -10,20 +10,15 @@ from fastapi.testclient import TestClient
 
 from api_lambda import keys_cli
 from shared.deepgram import (
-    Alternative,
-    Channel,
     DeepgramResponse,
-    Metadata,
-    Results,
     SpeakerTurn,
     Utterance,
     Word,
 )
 from shared.exporters import export
-from shared.jobs import utc_now_iso
 from shared.resources import result_key
 from tests.fixtures_aws import AwsEnv
-from tests.test_api import WAV, submit
+from tests.test_api import WAV, deepgram_result, submit
 
 
 def two_speaker_result(job_id: str) -> DeepgramResponse:
@@ -44,23 +39,7 @@ def two_speaker_result(job_id: str) -> DeepgramResponse:
         )
         for i, w in enumerate(words)
     ]
-    return DeepgramResponse(
-        metadata=Metadata(
-            request_id=job_id,
-            sha256="0" * 64,
-            created=utc_now_iso(),
-            duration=1.5,
-            channels=1,
-            models=["tiny.en"],
-            model_info={"name": "tiny.en"},
-        ),
-        results=Results(
-            channels=[
-                Channel(alternatives=[Alternative(transcript="Hello. Hi!", confidence=0.9, words=words)])
-            ],
-            utterances=utterances,
-        ),
-    )
+    return deepgram_result(job_id, words, duration=1.5, utterances=utterances)
 
 
 def completed_job(api: TestClient, aws: AwsEnv, headers: dict[str, str] | None = None) -> str:

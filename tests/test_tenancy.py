@@ -10,16 +10,13 @@ from fastapi.testclient import TestClient
 from api_lambda import keys_cli
 from tests.fixtures_aws import AwsEnv, ingest_pending
 from tests.test_api import WAV
+from tests.test_auth import token
 from tests.test_ingest import drop
 
 
 @pytest.fixture
 def aws_overrides() -> dict[str, str]:
     return {"AUTH_REQUIRED": "true"}
-
-
-def token(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Token {secret}"}
 
 
 def test_a_dropped_file_belongs_to_the_project_of_its_folder(api: TestClient, aws: AwsEnv) -> None:

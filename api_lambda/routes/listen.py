@@ -29,8 +29,9 @@ from api_lambda.deepgram_params import ListenRequest, parse_listen_params
 from api_lambda.intake import JobExtras, UploadStream, UrlSource
 from api_lambda.listen_dedup import Fingerprints, ListenDedup
 from api_lambda.raw_audio import framing
+from api_lambda.request_context import RequestContext, RequestContextDep
 from api_lambda.sniff import SNIFF_BYTES
-from api_lambda.submission import Submission, SubmissionDep, wait_finished
+from api_lambda.waiting import wait_finished
 from shared.api_keys import hash_key
 from shared.deepgram_shape import listen_response
 from shared.errors import InvalidParameter, ServiceError
@@ -97,7 +98,7 @@ def api_key_id(principal: Principal, request: Request) -> str | None:
     return hash_key(key)[:16] if key else None
 
 
-async def _submit(call: Submission, job_id: str, parsed: ListenRequest, query: Query) -> str:
+async def _submit(call: RequestContext, job_id: str, parsed: ListenRequest, query: Query) -> str:
     """Queue the request's job; the id to answer with (an identical request's job, if one is live)."""
     request, settings, aws, principal = call.request, call.settings, call.aws, call.principal
     content_type = well_formed_media_type(
@@ -167,7 +168,7 @@ async def _result(settings: Settings, aws: AwsClients, job: Job) -> dict[str, An
         }
     },
 )
-async def listen(call: SubmissionDep) -> Response:
+async def listen(call: RequestContextDep) -> Response:
     """Transcribe audio sent as the body, or JSON `{"url"}`, with Deepgram's query parameters."""
     request, settings, aws = call.request, call.settings, call.aws
     job_id = new_job_id()

@@ -29,14 +29,10 @@ from shared.settings import Settings
 router = APIRouter(tags=["uploads"], include_in_schema=False)
 
 
-class UploadForbidden(ServiceError):
-    status_code = 403
-    code = "upload_forbidden"
+class UploadForbidden(ServiceError, code="upload_forbidden", status_code=403): ...
 
 
-class NotServedHere(ServiceError):
-    status_code = 404
-    code = "not_found"
+class NotServedHere(ServiceError, code="not_found", status_code=404): ...
 
 
 def _check_grant(settings: Settings, aws: AwsClients, grant: UploadGrant, signature: str) -> None:

@@ -1,7 +1,7 @@
 """OpenAI's audio API: `POST /v1/audio/transcriptions`, `POST /v1/audio/translations`, `GET /v1/models`.
 
 The same queue and workers as `/jobs` and `/v1/listen`: the file goes to S3, the job to the table
-and the queue (`enqueue`), and the request waits for it as `/v1/listen` does, for at most
+and the queue (`api_lambda.intake`), and the request waits for it as `/v1/listen` does, for at most
 `OPENAI_MAX_WAIT_SECONDS` (then a 504 naming the job, which `GET /jobs/{id}/result` serves later).
 With `stream=true` the answer is server-sent events, made from the segments the worker publishes
 to S3 as it decodes them (`results/{id}.segments.json`), so they work on AWS and on one machine.
@@ -35,7 +35,8 @@ from api_lambda.openai_params import (
     parse_transcription,
     parse_translation,
 )
-from api_lambda.submission import FIRST_POLL_SECONDS, Backoff, Submission, SubmissionDep, wait_finished
+from api_lambda.request_context import RequestContext, RequestContextDep
+from api_lambda.waiting import FIRST_POLL_SECONDS, Backoff, wait_finished
 from shared import openai_format as fmt
 from shared.errors import InvalidParameter, JobNotFound, ModelNotAvailable, ServiceError
 from shared.ingestion import well_formed_media_type
@@ -93,7 +94,7 @@ async def _form(request: Request) -> tuple[UploadFile, dict[str, list[str]]]:
     return upload, fields
 
 
-async def _submit(call: Submission, job_id: str, upload: UploadFile, parsed: OpenAIRequest) -> Job:
+async def _submit(call: RequestContext, job_id: str, upload: UploadFile, parsed: OpenAIRequest) -> Job:
     """The file (and any speaker references) to S3, then the job to the table and queue. Refusals
     of the model or language name OpenAI's field."""
     source = UploadStream(
@@ -229,7 +230,7 @@ async def _events(
     yield _sse(fmt.done_event(text, words=all_words))
 
 
-async def _run(call: Submission, translate: bool) -> Response:
+async def _run(call: RequestContext, translate: bool) -> Response:
     request, settings, aws = call.request, call.settings, call.aws
     job_id = new_job_id()
     try:
@@ -266,13 +267,13 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/v1/audio/transcriptions", responses=_RESPONSES, openapi_extra=_FORM_DOC)
-async def transcriptions(call: SubmissionDep) -> Response:
+async def transcriptions(call: RequestContextDep) -> Response:
     """Transcribe a file with OpenAI's form fields (docs/openai.md has which are honoured)."""
     return await _run(call, translate=False)
 
 
 @router.post("/v1/audio/translations", responses=_RESPONSES, openapi_extra=_FORM_DOC)
-async def translations(call: SubmissionDep) -> Response:
+async def translations(call: RequestContextDep) -> Response:
     """Translate speech into English (Whisper's translate task; needs a multilingual model)."""
     return await _run(call, translate=True)
 

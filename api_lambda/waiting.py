@@ -1,47 +1,19 @@
-"""The one dependency of the routes that queue a job from their own request and answer with its
-result (`/v1/listen`, OpenAI's audio routes): the request and what serves it, and the wait for
-the job that both do."""
+"""Waiting for a job to finish, for the routes that answer with its result (`/v1/listen`,
+OpenAI's audio routes): poll its row with a growing delay."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 import time
-from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Request
 
-from api_lambda.auth import Principal, PrincipalDep
 from api_lambda.aws import AwsClients
-from api_lambda.deps import AwsDep, LambdaModeDep, SettingsDep
 from shared.jobs import Job
-from shared.settings import Settings
 
 FIRST_POLL_SECONDS = 0.1
 MAX_POLL_SECONDS = 2.0
-
-
-@dataclass(frozen=True)
-class Submission:
-    request: Request
-    settings: Settings
-    aws: AwsClients
-    lambda_mode: bool
-    principal: Principal
-
-
-async def submission(
-    request: Request,
-    settings: SettingsDep,
-    aws: AwsDep,
-    lambda_mode: LambdaModeDep,
-    principal: PrincipalDep,
-) -> Submission:
-    return Submission(request, settings, aws, lambda_mode, principal)
-
-
-SubmissionDep = Annotated[Submission, Depends(submission)]
 
 
 class Backoff:
