@@ -10,6 +10,7 @@ from shared.errors import InvalidParameter
 from shared.model_catalog import english_only
 from shared.stages import Stage
 
+from . import long_audio
 from .models import LoadedWhisper
 from .options import PipelineOptions
 from .types import (
@@ -69,6 +70,19 @@ def speech_clips(audio: DecodedAudio, options: PipelineOptions) -> list[dict[str
     return [{"start": s["start"] / SAMPLE_RATE, "end": s["end"] / SAMPLE_RATE} for s in stamps]
 
 
+def _sequential(audio: DecodedAudio, whisper: LoadedWhisper, common: dict[str, Any]) -> tuple[Any, Any]:
+    """faster-whisper's own VAD-filtered sequential transcription, with the speech detected and
+    gathered here in bounded memory (`long_audio` says why): the same chunks, features and decoding."""
+    from faster_whisper.vad import VadOptions
+
+    chunks = long_audio.speech_chunks(audio.samples, VadOptions(**(common["vad_parameters"] or {})))
+    keywords = {k: v for k, v in common.items() if k not in ("vad_filter", "vad_parameters")}
+    segments, info = whisper.model.transcribe(
+        long_audio.gather(audio.samples, chunks), vad_filter=False, **keywords
+    )
+    return long_audio.restore_times(segments, chunks), info
+
+
 def run(
     audio: DecodedAudio,
     whisper: LoadedWhisper,
@@ -116,7 +130,7 @@ def run(
             **{k: v for k, v in common.items() if k not in ("vad_filter", "vad_parameters")},
         )
     else:  # sequential, or no speech at all (the sequential path answers that with no segments)
-        segments_iter, info = whisper.model.transcribe(audio.samples, **common)
+        segments_iter, info = _sequential(audio, whisper, common)
 
     segments: list[TranscriptSegment] = []
     for segment in segments_iter:  # lazy: decoding happens as we iterate
