@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .heap import release_freed_memory
 from .types import SAMPLE_RATE
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ def speech_chunks(samples: np.ndarray, vad: VadOptions) -> list[dict[str, int]]:
         if chunks and found and found[0]["start"] - chunks[-1]["end"] < bridge:
             chunks[-1]["end"] = found.pop(0)["end"]  # a pause the VAD would have kept: one chunk again
         chunks.extend(found)
+    release_freed_memory()  # the VAD's onnxruntime buffers, which glibc would keep
     return chunks
 
 
