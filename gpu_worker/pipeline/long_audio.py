@@ -98,7 +98,7 @@ def block_feature_extractor(original: Any) -> Any:
     """A `BlockFeatureExtractor` with `original`'s settings (mel bins, hop, FFT size, chunk length)."""
     from faster_whisper.feature_extractor import FeatureExtractor
 
-    class BlockFeatureExtractor(FeatureExtractor):  # type: ignore[misc]  # untyped library class
+    class BlockFeatureExtractor(FeatureExtractor):
         def __call__(self, waveform: np.ndarray, padding: int = 160, chunk_length: int | None = None) -> Any:
             frames = (waveform.size + padding) // self.hop_length
             if frames <= FEATURE_BLOCK_FRAMES or self.n_fft // 2 > waveform.size + padding:
