@@ -108,7 +108,8 @@ def measure(wav: str, model: str, diarizer: str, diarize: bool) -> Measurement:
     peaks.mark("done")
     alternative = run.response.results.channels[0].alternatives[0]
     return Measurement(
-        peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # resetting VmHWM resets ru_maxrss too: the process' peak is then the highest stage peak
+        peak_rss_mib=max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, *peaks.peaks.values()),
         stage_peaks_mib=peaks.peaks,
         per_stage=peaks.resettable,
         stage_seconds=dict(run.stage_seconds),
@@ -154,7 +155,7 @@ def report(result: Measurement, wav: Path, seconds: float) -> list[str]:
     lines.append(f"WER {wer(reference, result.transcript):.3f} against the reference text")
     if result.speakers is not None and result.speakers > 1:
         accuracy = word_speaker_accuracy(reference_annotation(wav.with_suffix(".rttm")), result.words)
-        lines.append(f"word-speaker accuracy {accuracy.accuracy:.3f} ({accuracy.scored} words); ")
+        lines.append(f"word-speaker accuracy {accuracy.accuracy:.3f} ({accuracy.scored} words)")
     lines.append(f"speakers found {result.speakers} of 3; pipeline wall time {result.wall_seconds:.0f} s")
     lines.append(f"peak RSS {result.peak_rss_mib:.0f} MiB")
     return lines

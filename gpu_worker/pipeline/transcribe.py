@@ -11,6 +11,7 @@ from shared.model_catalog import english_only
 from shared.stages import Stage
 
 from . import long_audio
+from .heap import release_freed_memory
 from .models import LoadedWhisper
 from .options import PipelineOptions
 from .types import (
@@ -26,6 +27,9 @@ from .types import (
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
+
+_TRIM_EVERY_S = 300.0
+"""Freed heap goes back to the OS after every this-many seconds of transcribed audio."""
 
 # Characters whose tokens are suppressed with `suppress_numerals`, so numbers come out as words.
 _NUMERAL_CHARACTERS = frozenset("0123456789%$£€¥")
@@ -133,7 +137,11 @@ def run(
         segments_iter, info = _sequential(audio, whisper, common)
 
     segments: list[TranscriptSegment] = []
+    trimmed_at = 0.0
     for segment in segments_iter:  # lazy: decoding happens as we iterate
+        if segment.end - trimmed_at > _TRIM_EVERY_S:
+            release_freed_memory()  # decoding's freed buffers (heap.py); a 2-hour file grew 300 MiB
+            trimmed_at = segment.end
         words = tuple(
             TimedWord(w.word.strip(), round(w.start, 3), round(w.end, 3), w.probability)
             for w in (segment.words or ())
