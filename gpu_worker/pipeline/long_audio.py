@@ -30,8 +30,10 @@ if TYPE_CHECKING:
     from faster_whisper.transcribe import Segment
     from faster_whisper.vad import VadOptions
 
-VAD_BLOCK_S = 600.0
-"""Speech detection runs on at most this much audio at a time (its transient: ~2.1x the block)."""
+VAD_BLOCK_S = 1800.0
+"""Speech detection runs on at most this much audio at a time: its transient (2.1x the block plus
+~160 MiB of onnxruntime buffers, ~400 MiB for 30 minutes) comes before the speech is gathered, when
+the least is resident, and a file up to this long gets exactly the library's chunks."""
 EDGE_SEARCH_S = 30.0
 """A block ends at the quietest `EDGE_WINDOW_S` in its last this-many seconds ..."""
 EDGE_WINDOW_S = 0.5
