@@ -6,6 +6,7 @@ made small here so a one-minute conversation spans several of them."""
 from __future__ import annotations
 
 import difflib
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -63,7 +64,7 @@ def test_chunks_found_block_by_block_cover_the_same_speech(speech: np.ndarray, s
     vad = VadOptions()
     whole, blocked = get_speech_timestamps(speech, vad), long_audio.speech_chunks(speech, vad)
     assert speech.size > 2 * long_audio.VAD_BLOCK_S * SAMPLE_RATE  # several blocks
-    assert all(a["end"] <= b["start"] for a, b in zip(blocked, blocked[1:], strict=False))
+    assert all(a["end"] <= b["start"] for a, b in pairwise(blocked))
 
     def mask(chunks: list[dict[str, int]]) -> np.ndarray:
         covered = np.zeros(speech.size, bool)
