@@ -27,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.bare import library_features
 from evaluation.conditions import CONDITIONS, LONG, Condition, conversations
 from evaluation.conversations import Conversation
 from evaluation.metrics import (
@@ -102,8 +103,9 @@ def bare_text(wav: Path, model: str) -> str:
     from gpu_worker.pipeline.models import get_whisper
 
     whisper = get_whisper(model, Settings())
-    segments, _ = whisper.model.transcribe(str(wav), beam_size=5, vad_filter=True, language="en")
-    return " ".join(segment.text.strip() for segment in segments)
+    with library_features(whisper.model):
+        segments, _ = whisper.model.transcribe(str(wav), beam_size=5, vad_filter=True, language="en")
+        return " ".join(segment.text.strip() for segment in segments)
 
 
 def full_pipeline(

@@ -16,6 +16,7 @@ import statistics
 import time
 from pathlib import Path
 
+from bench.bare import library_features
 from evaluation.synthetic import build_conversation
 from gpu_worker.pipeline.models import get_whisper
 from gpu_worker.pipeline.options import PipelineOptions
@@ -30,15 +31,16 @@ def bare_faster_whisper(path: Path, model_name: str, batch_size: int) -> float:
     whisper = get_whisper(model_name, get_settings())
     started = time.perf_counter()
     options = {"beam_size": 5, "word_timestamps": True, "vad_filter": True, "language": "en"}
-    if batch_size > 1:
-        from faster_whisper import BatchedInferencePipeline
+    with library_features(whisper.model):
+        if batch_size > 1:
+            from faster_whisper import BatchedInferencePipeline
 
-        segments, _ = BatchedInferencePipeline(whisper.model).transcribe(
-            str(path), batch_size=batch_size, **options
-        )
-    else:
-        segments, _ = whisper.model.transcribe(str(path), **options)
-    words = sum(len(segment.words or ()) for segment in segments)
+            segments, _ = BatchedInferencePipeline(whisper.model).transcribe(
+                str(path), batch_size=batch_size, **options
+            )
+        else:
+            segments, _ = whisper.model.transcribe(str(path), **options)
+        words = sum(len(segment.words or ()) for segment in segments)
     assert words > 0
     return time.perf_counter() - started
 

@@ -87,13 +87,18 @@ def _model_path(location: Location, settings: Settings) -> str:
 def _load(path: str, device: str, compute_type: str, cpu_threads: int, allow_download: bool) -> WhisperModel:
     from faster_whisper import WhisperModel
 
-    return WhisperModel(
+    from .long_audio import block_feature_extractor
+
+    model = WhisperModel(
         path,
         device=device,
         compute_type=compute_type,
         cpu_threads=cpu_threads,
         local_files_only=not allow_download,
     )
+    # The same log-mel in 30 s blocks: the library's takes ~16x a long file's samples at once.
+    model.feature_extractor = block_feature_extractor(model.feature_extractor)
+    return model
 
 
 def get_whisper(name: str, settings: Settings) -> LoadedWhisper:

@@ -20,6 +20,7 @@ from shared.stages import Stage
 
 from . import align, audio, diarize, output, postprocess, punctuate, separate, transcribe
 from .diarization.known_speakers import name_speakers
+from .heap import release_freed_memory
 from .models import get_whisper, preload
 from .options import PipelineOptions
 from .torch_device import torch_device
@@ -59,6 +60,7 @@ class _Stages:
         self.progress(stage, 0.0)
         started = time.perf_counter()
         yield
+        release_freed_memory()  # what the stage freed, before the next one allocates (heap.py)
         self.seconds[stage.value] = self.seconds.get(stage.value, 0.0) + time.perf_counter() - started
         self.progress(stage, 1.0)
 

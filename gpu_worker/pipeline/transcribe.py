@@ -10,6 +10,8 @@ from shared.errors import InvalidParameter
 from shared.model_catalog import english_only
 from shared.stages import Stage
 
+from . import long_audio
+from .heap import release_freed_memory
 from .models import LoadedWhisper
 from .options import PipelineOptions
 from .types import (
@@ -25,6 +27,9 @@ from .types import (
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
+
+_TRIM_EVERY_S = 300.0
+"""Freed heap goes back to the OS after every this-many seconds of transcribed audio."""
 
 # Characters whose tokens are suppressed with `suppress_numerals`, so numbers come out as words.
 _NUMERAL_CHARACTERS = frozenset("0123456789%$£€¥")
@@ -67,6 +72,19 @@ def speech_clips(audio: DecodedAudio, options: PipelineOptions) -> list[dict[str
     )
     stamps = get_speech_timestamps(audio.samples, vad)
     return [{"start": s["start"] / SAMPLE_RATE, "end": s["end"] / SAMPLE_RATE} for s in stamps]
+
+
+def _sequential(audio: DecodedAudio, whisper: LoadedWhisper, common: dict[str, Any]) -> tuple[Any, Any]:
+    """faster-whisper's own VAD-filtered sequential transcription, with the speech detected and
+    gathered here in bounded memory (`long_audio` says why): the same chunks, features and decoding."""
+    from faster_whisper.vad import VadOptions
+
+    chunks = long_audio.speech_chunks(audio.samples, VadOptions(**(common["vad_parameters"] or {})))
+    keywords = {k: v for k, v in common.items() if k not in ("vad_filter", "vad_parameters")}
+    segments, info = whisper.model.transcribe(
+        long_audio.gather(audio.samples, chunks), vad_filter=False, **keywords
+    )
+    return long_audio.restore_times(segments, chunks), info
 
 
 def run(
@@ -116,10 +134,14 @@ def run(
             **{k: v for k, v in common.items() if k not in ("vad_filter", "vad_parameters")},
         )
     else:  # sequential, or no speech at all (the sequential path answers that with no segments)
-        segments_iter, info = whisper.model.transcribe(audio.samples, **common)
+        segments_iter, info = _sequential(audio, whisper, common)
 
     segments: list[TranscriptSegment] = []
+    trimmed_at = 0.0
     for segment in segments_iter:  # lazy: decoding happens as we iterate
+        if segment.end - trimmed_at > _TRIM_EVERY_S:
+            release_freed_memory()  # decoding's freed buffers (heap.py); a 2-hour file grew 300 MiB
+            trimmed_at = segment.end
         words = tuple(
             TimedWord(w.word.strip(), round(w.start, 3), round(w.end, 3), w.probability)
             for w in (segment.words or ())

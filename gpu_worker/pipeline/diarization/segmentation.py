@@ -36,6 +36,8 @@ from gpu_worker.pipeline.types import (
 from shared.stages import Stage
 
 BACKEND = "segmentation"
+_BLOCK_FRAMES = 12_000
+"""Loudness normalisation works on 10 minutes (12 000 frames of 50 ms) at a time."""
 
 
 @dataclass(frozen=True)
@@ -133,18 +135,25 @@ def diarize(
 # --- steps ---------------------------------------------------------------------------------------
 def normalize_loudness(samples: np.ndarray, params: SegmentationParams) -> np.ndarray | None:
     """The samples scaled so their loud frames sit at `target_rms` (a file at −30 dBFS peak is
-    diarized like any other); None for digital silence."""
+    diarized like any other); None for digital silence. One new float32 array: the frame RMS and
+    the dither are computed block by block (a whole-file float64 square was 8 bytes a sample)."""
     frame = SAMPLE_RATE // 20
     n = samples.size // frame
     if n == 0:
         return None
-    rms = np.sqrt(np.mean(np.square(samples[: n * frame].reshape(n, frame), dtype=np.float64), axis=1))
+    rms = np.empty(n)
+    for first in range(0, n, _BLOCK_FRAMES):
+        block = samples[first * frame : min(first + _BLOCK_FRAMES, n) * frame].reshape(-1, frame)
+        rms[first : first + block.shape[0]] = np.sqrt(np.mean(np.square(block, dtype=np.float64), axis=1))
     loud = float(np.percentile(rms, 95))
     if loud <= params.silence_rms:
         return None
-    scaled = samples.astype(np.float32) * np.float32(params.target_rms / loud)
-    noise = np.random.default_rng(0).standard_normal(samples.size, dtype=np.float32)
-    return scaled + np.float32(params.dither_rms) * noise
+    scaled = np.multiply(samples, np.float32(params.target_rms / loud), dtype=np.float32)
+    noise = np.random.default_rng(0)
+    for start in range(0, samples.size, _BLOCK_FRAMES * frame):
+        block = scaled[start : start + _BLOCK_FRAMES * frame]
+        block += np.float32(params.dither_rms) * noise.standard_normal(block.size, dtype=np.float32)
+    return scaled
 
 
 def chunk_starts(n_samples: int, params: SegmentationParams) -> list[int]:
@@ -165,12 +174,10 @@ def segment(
 
     model = sm.load_model(device)
     starts = chunk_starts(samples.size, params)
-    padded = np.zeros(starts[-1] + sm.CHUNK_SAMPLES, np.float32)
-    padded[: samples.size] = samples
     activations = np.zeros((len(starts), sm.FRAMES_PER_CHUNK, sm.LOCAL_SPEAKERS), np.float32)
     for first in range(0, len(starts), params.batch_size):
         batch = range(first, min(first + params.batch_size, len(starts)))
-        waves = np.stack([padded[starts[c] : starts[c] + sm.CHUNK_SAMPLES] for c in batch])
+        waves = np.stack([_chunk(samples, starts[c]) for c in batch])
         with torch.inference_mode():
             activations[batch.start : batch.stop] = (
                 model(torch.from_numpy(waves[:, None]).to(device)).cpu().numpy()
@@ -269,6 +276,12 @@ def build_diarization(
 
 
 # --- helpers -------------------------------------------------------------------------------------
+def _chunk(samples: np.ndarray, start: int) -> np.ndarray:
+    """A chunk's samples, zero-padded past the end (no padded copy of the whole file)."""
+    piece = samples[start : start + sm.CHUNK_SAMPLES]
+    return np.pad(piece, (0, sm.CHUNK_SAMPLES - piece.size)) if piece.size < sm.CHUNK_SAMPLES else piece
+
+
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     padded = np.concatenate(([False], mask, [False])).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
