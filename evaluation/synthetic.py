@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from evaluation.reference import Turn
+
 SAMPLE_RATE = 16_000
 SPEED_WPM = 150
 SECONDS_PER_WORD = 0.33
@@ -34,17 +36,12 @@ FORMAT_VERSION = 1
 TRIM_THRESHOLD = 0.003
 """Amplitude (of full scale) under which a turn's leading and trailing samples count as silence."""
 
+SAVED_FIELDS = ("start", "end", "speaker", "text")
+"""What a cached item's turns.json keeps of each turn: all that a synthesized turn has."""
+
 MALE = "en-us+m3"
 FEMALE = "en-us+f3"
 BRITISH_MALE = "en-gb+m1"
-
-
-@dataclass(frozen=True)
-class Turn:
-    start: float
-    end: float
-    speaker: str
-    text: str
 
 
 @dataclass(frozen=True)
@@ -239,7 +236,8 @@ def _cached(cache_dir: Path, name: str, key: str, make: Callable[[Path], list[Tu
         work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=final.parent))
         try:
             made = make(work)
-            (work / "turns.json").write_text(json.dumps([t.__dict__ for t in made], indent=1))
+            saved = [{f: getattr(t, f) for f in SAVED_FIELDS} for t in made]
+            (work / "turns.json").write_text(json.dumps(saved, indent=1))
             try:
                 os.rename(work, final)
             except OSError:  # another process finished first
