@@ -27,12 +27,10 @@ from gpu_worker.pipeline.diarization.encoders import SpeakerEncoder, load_encode
 from gpu_worker.pipeline.diarization.turns import label_runs
 from gpu_worker.pipeline.types import (
     SAMPLE_RATE,
-    DecodedAudio,
     Diarization,
-    ProgressCallback,
+    DiarizationRequest,
     SpeakerActivity,
     SpeakerTurn,
-    no_progress,
 )
 from shared.stages import Stage
 
@@ -81,18 +79,14 @@ class _Chunks:
 
 
 def diarize(
-    audio: DecodedAudio,
+    request: DiarizationRequest,
     *,
-    num_speakers: int | None = None,
-    min_speakers: int | None = None,
-    max_speakers: int | None = None,
-    device: str = "cpu",
-    progress: ProgressCallback = no_progress,
     params: SegmentationParams = SegmentationParams(),
     encoder: SpeakerEncoder | None = None,
 ) -> Diarization:
     """Who spoke when, overlap kept; `encoder` defaults to resemblyzer (the diarizing stage passes
     the one SPEAKER_ENCODER chooses)."""
+    audio, device, progress = request.audio, request.device, request.progress
     progress(Stage.DIARIZING, 0.0)
     encoder = encoder or load_encoder(device)
     samples = normalize_loudness(audio.samples, params)
@@ -107,8 +101,7 @@ def diarize(
         regions = identity.speech_regions(speech, params.speech_onset, samples.size)
         overlap = identity.simultaneous_speakers(chunks.offsets, chunks.activations, params.onset) >= 1.5
         flat = windows.label_regions(
-            samples, regions, audio.duration, num_speakers=num_speakers, min_speakers=min_speakers,
-            max_speakers=max_speakers, device=device, encoder=encoder,
+            samples, regions, audio.duration, speakers=request.speakers, device=device, encoder=encoder,
             progress=lambda f: progress(Stage.DIARIZING, 0.4 + 0.5 * f),
             mixed=lambda ws: identity.overlapped_windows(ws, overlap, params.max_window_overlap),
         )  # fmt: skip
