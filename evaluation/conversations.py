@@ -38,6 +38,7 @@ from scipy.signal import resample_poly
 
 from evaluation.acoustics import active_power, babble, speaker_gains, speech_level_db, telephone
 from evaluation.librispeech import SAMPLE_RATE, Utterance, by_speaker, speech_regions
+from evaluation.reference import Turn, TurnKind
 
 __all__ = [
     "Conversation",
@@ -55,7 +56,6 @@ REFERENCE_MIN_GAP = 0.5
 """Pauses shorter than this inside an utterance stay inside one reference segment."""
 
 NoiseKind = Literal["white", "babble"]
-TurnKind = Literal["utterance", "monologue", "backchannel"]
 
 
 @dataclass(frozen=True)
@@ -65,18 +65,6 @@ class Segment:
     start: float
     end: float
     speaker: str
-
-
-@dataclass(frozen=True)
-class Turn:
-    """What one speaker says in one go; `text` is "" for a back-channel (its words are unknown)."""
-
-    start: float
-    end: float
-    speaker: str
-    text: str
-    kind: TurnKind
-    utterances: tuple[str, ...]
 
 
 @dataclass(frozen=True)

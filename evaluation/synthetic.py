@@ -16,6 +16,7 @@ import random
 import shutil
 import subprocess
 import tempfile
+import tomllib
 import wave
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+
+from evaluation.reference import Turn
 
 SAMPLE_RATE = 16_000
 SPEED_WPM = 150
@@ -34,17 +37,8 @@ FORMAT_VERSION = 1
 TRIM_THRESHOLD = 0.003
 """Amplitude (of full scale) under which a turn's leading and trailing samples count as silence."""
 
-MALE = "en-us+m3"
-FEMALE = "en-us+f3"
-BRITISH_MALE = "en-gb+m1"
-
-
-@dataclass(frozen=True)
-class Turn:
-    start: float
-    end: float
-    speaker: str
-    text: str
+SAVED_FIELDS = ("start", "end", "speaker", "text")
+"""What a cached item's turns.json keeps of each turn: all that a synthesized turn has."""
 
 
 @dataclass(frozen=True)
@@ -101,53 +95,12 @@ def _spec(name: str, turns: Sequence[tuple[str, float, str]]) -> ItemSpec:
     return ItemSpec(name, tuple(TurnSpec(voice, text, pause) for voice, pause, text in turns))
 
 
-M, F, B = MALE, FEMALE, BRITISH_MALE
-CORPUS_SPECS: tuple[ItemSpec, ...] = (
-    _spec(
-        "two_speakers",
-        [
-            (M, 0.0, "Good morning. Did you get a chance to look at the garden this weekend?"),
-            (F, 0.5, "I did. The tomatoes are finally turning red, and the beans are climbing the fence."),
-            (M, 0.4, "That is wonderful news. What about the little apple tree near the gate?"),
-            (F, 0.6, "It looks healthy, but the birds have been eating most of the young fruit."),
-            (M, 0.3, "Maybe we should put a light net over the branches before the summer ends."),
-            (F, 0.7, "Good idea. I can buy one at the hardware store on my way home tonight."),
-            (M, 0.5, "Thank you. I will water everything early tomorrow before it gets too hot."),
-            (F, 0.4, "Perfect. Let us meet there on Saturday and pick whatever is ready."),
-        ],
-    ),
-    _spec(
-        "three_speakers",
-        [
-            (M, 0.0, "Welcome back, everyone. Today we need to plan the school trip to the museum."),
-            (F, 0.5, "I spoke with the museum yesterday, and they can host the whole class on a Friday."),
-            (B, 0.6, "Brilliant. I will arrange the coach and ask the parents for their permission."),
-            (M, 0.4, "Good. Who will look after the children during the lunch break?"),
-            (F, 0.3, "I can do that. There is a quiet park right beside the main entrance."),
-            (B, 0.7, "Lovely. We should also bring a first aid kit and plenty of water."),
-            (M, 0.5, "Agreed. Please send me the final list of names before the end of the week."),
-            (F, 0.4, "I will send it this evening, together with the museum map."),
-            (B, 0.6, "Then I think we are ready. Thank you both for your help today."),
-        ],
-    ),
-    _spec(
-        "single_speaker",
-        [
-            (M, 0.0, "The old lighthouse stands at the edge of the cliff, watching the grey sea below."),
-            (M, 0.6, "Every night its lamp turns slowly, sending a long beam across the water."),
-            (M, 0.5, "Fishermen have trusted that light for many years to guide them safely home."),
-            (M, 0.4, "Now the keeper is retiring, and the village wonders who will take his place."),
-        ],
-    ),
-    _spec(
-        "long_silence",
-        [
-            (F, 0.0, "Hello, is anybody there? I think the line went quiet for a moment."),
-            (M, 0.5, "Yes, I am here. Let me check the other room and come straight back."),
-            (M, 9.0, "Sorry about that. The door was open and the wind was very loud."),
-            (F, 0.6, "No problem at all. Shall we continue with the plan for tomorrow?"),
-        ],
-    ),
+_CORPUS = tomllib.loads(Path(__file__).with_name("corpus.toml").read_text())
+"""The test corpus's scripts (which voice says what, after how long a pause) and its voices."""
+VOICES: dict[str, str] = _CORPUS["voices"]
+CORPUS_SPECS: tuple[ItemSpec, ...] = tuple(
+    _spec(item["name"], [(VOICES[v], float(pause), text) for v, pause, text in item["turns"]])
+    for item in _CORPUS["items"]
 )
 
 SENTENCES: tuple[str, ...] = (
@@ -177,7 +130,7 @@ SENTENCES: tuple[str, ...] = (
     "The children built a castle of sand that was taller than their father.",
 )
 
-_BENCH_VOICES: tuple[str, ...] = (MALE, FEMALE, BRITISH_MALE, "en-us+f4", "en-us+m6")
+_BENCH_VOICES: tuple[str, ...] = (VOICES["M"], VOICES["F"], VOICES["B"], "en-us+f4", "en-us+m6")
 
 
 def build_corpus(cache_dir: Path) -> dict[str, CorpusItem]:
@@ -239,7 +192,8 @@ def _cached(cache_dir: Path, name: str, key: str, make: Callable[[Path], list[Tu
         work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=final.parent))
         try:
             made = make(work)
-            (work / "turns.json").write_text(json.dumps([t.__dict__ for t in made], indent=1))
+            saved = [{f: getattr(t, f) for f in SAVED_FIELDS} for t in made]
+            (work / "turns.json").write_text(json.dumps(saved, indent=1))
             try:
                 os.rename(work, final)
             except OSError:  # another process finished first

@@ -14,6 +14,13 @@ from pathlib import Path
 
 PUNCTUATION_LABELS = ("0", ".", ",", "?", "-", ":")  # as oliverguhr/fullstop-punctuation-multilang-large
 HTDEMUCS_SIGNATURE = "955717e8"  # the single model of demucs's htdemucs bag
+TINY_TRANSFORMER = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+}
+"""The encoder size of every tiny transformers model here: fast to build, still a real forward pass."""
 
 
 def _tiny_htdemucs(seed: int):
@@ -97,10 +104,7 @@ def make_ctc_aligner(directory: Path, *, seed: int = 0, uppercase: bool = False)
     )
     config = Wav2Vec2Config(
         vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+        **TINY_TRANSFORMER,
         conv_dim=(32,) * 7,
         num_conv_pos_embeddings=16,
         num_conv_pos_embedding_groups=2,
@@ -152,10 +156,7 @@ def make_punctuation_model(directory: Path, *, seed: int = 0, favour: str | None
     tokenizer = XLMRobertaTokenizer(vocab=[*specials, *pieces, ("<mask>", 0.0)])
     config = XLMRobertaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+        **TINY_TRANSFORMER,
         max_position_embeddings=514,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,

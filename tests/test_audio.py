@@ -14,15 +14,7 @@ import pytest
 
 from gpu_worker.pipeline.audio import AudioProbe, file_sha256, load_audio, probe_audio
 from gpu_worker.pipeline.types import SAMPLE_RATE
-from shared.errors import (
-    AudioTooLong,
-    EmptyFile,
-    InvalidAudio,
-    NoAudioStream,
-    NotAudio,
-    TruncatedAudio,
-    ZeroLengthAudio,
-)
+from shared import errors
 
 pytestmark = pytest.mark.skipif(
     not all(shutil.which(tool) for tool in ("ffmpeg", "sox", "espeak-ng")),
@@ -226,7 +218,9 @@ def test_samples_are_held_once(tmp_path: Path, streamed: bool, max_ratio: float)
 # --- typed errors ----------------------------------------------------------------------------
 
 
-def assert_rejects(path: Path, error: type[InvalidAudio], *words: str, probe: bool = False) -> InvalidAudio:
+def assert_rejects(
+    path: Path, error: type[errors.InvalidAudio], *words: str, probe: bool = False
+) -> errors.InvalidAudio:
     """`load_audio` refuses `path` with `error`, naming the file and each of `words`; with `probe`,
     `probe_audio` refuses it with the same error."""
     with pytest.raises(error) as caught:
@@ -245,7 +239,7 @@ def test_empty_file(tmp_path: Path) -> None:
     empty = tmp_path / "nothing.mp3"
     empty.touch()
 
-    assert_rejects(empty, EmptyFile, "empty", probe=True)
+    assert_rejects(empty, errors.EmptyFile, "empty", probe=True)
 
 
 def test_text_and_random_bytes_are_not_audio(tmp_path: Path) -> None:
@@ -257,9 +251,9 @@ def test_text_and_random_bytes_are_not_audio(tmp_path: Path) -> None:
     noise.write_bytes(np.random.default_rng(1).bytes(20_000))
 
     for path in (text, named_like_audio, noise):
-        error = assert_rejects(path, NotAudio)
+        error = assert_rejects(path, errors.NotAudio)
         assert error.status_code == 400
-        with pytest.raises(NotAudio):
+        with pytest.raises(errors.NotAudio):
             probe_audio(path)
 
 
@@ -267,7 +261,7 @@ def test_text_and_random_bytes_are_not_audio(tmp_path: Path) -> None:
 def test_an_image_is_not_audio(tmp_path: Path, suffix: str) -> None:
     image = ffmpeg(tmp_path / f"photo{suffix}", "-f", "lavfi", "-i", "color=c=red:s=32x32", "-frames:v", "1")
 
-    assert_rejects(image, NotAudio, "image", probe=True)
+    assert_rejects(image, errors.NotAudio, "image", probe=True)
 
 
 def test_video_without_audio_track(tmp_path: Path) -> None:
@@ -275,28 +269,28 @@ def test_video_without_audio_track(tmp_path: Path) -> None:
         tmp_path / "silent_film.mp4", "-f", "lavfi", "-i", "color=c=red:s=64x64:d=1", "-c:v", "libx264"
     )
 
-    assert_rejects(video, NoAudioStream, "no audio stream", probe=True)
+    assert_rejects(video, errors.NoAudioStream, "no audio stream", probe=True)
 
 
 def test_zero_length_wav(tmp_path: Path) -> None:
     wav = tmp_path / "blank.wav"
     run("sox", "-n", "-r", "16000", "-c", "1", wav, "trim", "0", "0")
 
-    assert_rejects(wav, ZeroLengthAudio, "no samples", probe=True)
+    assert_rejects(wav, errors.ZeroLengthAudio, "no samples", probe=True)
 
 
 def test_truncated_wav(media: Path, tmp_path: Path) -> None:
     """ffmpeg alone would decode the first half as a valid 1 s file; the RIFF data size says 2 s."""
     half = cut(media / "tone.wav", tmp_path / "half.wav")
 
-    assert_rejects(half, TruncatedAudio, "truncated", "2.00 s", probe=True)
+    assert_rejects(half, errors.TruncatedAudio, "truncated", "2.00 s", probe=True)
 
 
 def test_wav_header_without_its_data(media: Path, tmp_path: Path) -> None:
     header_only = tmp_path / "header_only.wav"
     header_only.write_bytes((media / "tone.wav").read_bytes()[:200])
 
-    assert_rejects(header_only, TruncatedAudio, "truncated")
+    assert_rejects(header_only, errors.TruncatedAudio, "truncated")
 
 
 @pytest.mark.parametrize("name", ["tone.mp3", "tone.flac"])
@@ -304,14 +298,14 @@ def test_truncated_file_with_length_header(media: Path, tmp_path: Path, name: st
     """MP3 (Xing tag) and FLAC (STREAMINFO) declare their length; decoding half of it is a cut file."""
     half = cut(media / name, tmp_path / f"half_{name}")
 
-    assert_rejects(half, TruncatedAudio, "truncated", "declares 2.00 s")
+    assert_rejects(half, errors.TruncatedAudio, "truncated", "declares 2.00 s")
 
 
 def test_truncated_m4a_missing_its_index(media: Path, tmp_path: Path) -> None:
     """ffmpeg writes the `moov` index at the end: the first half has no index and can't be opened."""
     half = cut(media / "tone.m4a", tmp_path / "half.m4a")
 
-    assert_rejects(half, TruncatedAudio, "MP4/M4A", "truncated", probe=True)
+    assert_rejects(half, errors.TruncatedAudio, "MP4/M4A", "truncated", probe=True)
 
 
 def test_truncated_faststart_m4a(media: Path, tmp_path: Path) -> None:
@@ -319,13 +313,13 @@ def test_truncated_faststart_m4a(media: Path, tmp_path: Path) -> None:
     full = ffmpeg(tmp_path / "fast.m4a", "-i", media / "tone.wav", "-c:a", "aac", "-movflags", "+faststart")
     half = cut(full, tmp_path / "half_fast.m4a")
 
-    assert_rejects(half, TruncatedAudio, "truncated")
+    assert_rejects(half, errors.TruncatedAudio, "truncated")
 
 
 def test_truncated_ogg(media: Path, tmp_path: Path) -> None:
     half = cut(media / "tone.ogg", tmp_path / "half.ogg")
 
-    assert_rejects(half, TruncatedAudio, "truncated")
+    assert_rejects(half, errors.TruncatedAudio, "truncated")
 
 
 # --- duration limit --------------------------------------------------------------------------
@@ -354,8 +348,8 @@ def test_too_long_found_while_decoding(tmp_path: Path, media: Path) -> None:
     assert "decoding stopped" in str(error)
 
 
-def assert_rejects_long(path: Path, max_seconds: float) -> AudioTooLong:
-    with pytest.raises(AudioTooLong) as caught:
+def assert_rejects_long(path: Path, max_seconds: float) -> errors.AudioTooLong:
+    with pytest.raises(errors.AudioTooLong) as caught:
         load_audio(path, max_duration_seconds=max_seconds)
     assert path.name in str(caught.value)
     return caught.value

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from gpu_worker.pipeline.diarization.clustering import ClusteringParams, cluster, speaker_bounds
+from gpu_worker.pipeline.types import SpeakerCount
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -62,19 +63,19 @@ def test_one_voice_is_one_speaker_even_when_short() -> None:
 
 def test_fixed_count_is_honoured_even_against_the_data() -> None:
     x, truth = voices(2, seed=3)
-    assert cluster(x, num_speakers=4).num_clusters == 4
-    assert cluster(x, num_speakers=1).num_clusters == 1
-    two = cluster(x, num_speakers=2)
+    assert cluster(x, SpeakerCount(num_speakers=4)).num_clusters == 4
+    assert cluster(x, SpeakerCount(num_speakers=1)).num_clusters == 1
+    two = cluster(x, SpeakerCount(num_speakers=2))
     assert two.num_clusters == 2 and purity(two.labels, truth) == 1.0
 
 
 def test_bounds_restrict_the_count() -> None:
     x2, _ = voices(2, seed=4)
     x4, _ = voices(4, seed=4)
-    assert cluster(x2, min_speakers=3).num_clusters == 3
-    assert cluster(x4, max_speakers=2).num_clusters == 2
-    assert cluster(x4, min_speakers=2, max_speakers=6).num_clusters == 4
-    assert cluster(x2, min_speakers=1, max_speakers=1).num_clusters == 1
+    assert cluster(x2, SpeakerCount(min_speakers=3)).num_clusters == 3
+    assert cluster(x4, SpeakerCount(max_speakers=2)).num_clusters == 2
+    assert cluster(x4, SpeakerCount(min_speakers=2, max_speakers=6)).num_clusters == 4
+    assert cluster(x2, SpeakerCount(min_speakers=1, max_speakers=1)).num_clusters == 1
 
 
 @pytest.mark.parametrize(
@@ -84,15 +85,15 @@ def test_bounds_restrict_the_count() -> None:
 def test_impossible_bounds_are_refused(num: int | None, low: int | None, high: int | None) -> None:
     x, _ = voices(2)
     with pytest.raises(ValueError):
-        cluster(x, num_speakers=num, min_speakers=low, max_speakers=high)
+        cluster(x, SpeakerCount(num_speakers=num, min_speakers=low, max_speakers=high))
 
 
 def test_bounds_are_clipped_to_the_number_of_embeddings() -> None:
-    assert speaker_bounds(3, num_speakers=5) == (3, 3)
+    assert speaker_bounds(3, SpeakerCount(num_speakers=5)) == (3, 3)
     assert speaker_bounds(100) == (1, ClusteringParams.max_speakers)
-    assert speaker_bounds(100, min_speakers=10) == (10, 10)
+    assert speaker_bounds(100, SpeakerCount(min_speakers=10)) == (10, 10)
     x, _ = voices(1, per_speaker=2)
-    assert cluster(x, num_speakers=5).num_clusters == 2
+    assert cluster(x, SpeakerCount(num_speakers=5)).num_clusters == 2
 
 
 def test_labels_are_numbered_by_first_appearance_and_results_repeat() -> None:

@@ -119,10 +119,20 @@ def finish_in_background(aws: AwsEnv, outcome: str) -> threading.Thread:
         ({"model": "nonexistent-model"}, "Unknown model 'nonexistent-model'. This deployment accepts"),
         ({"language": "xx"}, "Unknown language"),
         ({"language": "de"}, "only transcribes English"),
+        # what it cannot honour safely (the Deepgram features test_listen_fidelity.py covers)
+        ({"redact": "pii"}, "redact=pii needs a named-entity model"),
+        ({"redact": ["numbers", "phi"]}, "redact=phi"),
+        ({"redact": "name"}, "redact=name"),
+        ({"diarize_model": "v9"}, "'diarize_model'"),
+        ({"extra": "novalue"}, "'extra'"),
+        ({"encoding": "mp5"}, "Unsupported encoding"),
+        ({"encoding": "linear16"}, "needs sample_rate"),
+        ({"encoding": "linear16", "sample_rate": "fast"}, "'sample_rate'"),
+        ({"model": "whisper-huge"}, "Unknown model 'whisper-huge'"),
     ],
 )
 def test_invalid_values_of_known_parameters_are_400_in_deepgram_shape(
-    api: TestClient, aws: AwsEnv, params: dict[str, str], text: str
+    api: TestClient, aws: AwsEnv, params: dict[str, str | list[str]], text: str
 ) -> None:
     assert_deepgram_error(listen(api, **params), 400, "Bad Request", text)
     assert nothing_stored(aws)

@@ -12,15 +12,22 @@ and fails with ModelNotAvailable rather than silently falling back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from gpu_worker.pipeline.diarization import nemo, segmentation, windows
 from gpu_worker.pipeline.diarization.assign import assign_speakers
 from gpu_worker.pipeline.diarization.encoders import load_encoder
 from gpu_worker.pipeline.torch_device import torch_device
-from gpu_worker.pipeline.types import DecodedAudio, Diarization, ProgressCallback, no_progress
+from gpu_worker.pipeline.types import (
+    DecodedAudio,
+    Diarization,
+    DiarizationRequest,
+    ProgressCallback,
+    SpeakerCount,
+    no_progress,
+)
 from shared.errors import InvalidParameter
-from shared.options import check_speaker_bounds
 from shared.settings import DiarizerChoice, Settings, get_settings
 
 __all__ = ["assign_speakers", "backend_for", "preload", "run"]
@@ -38,32 +45,18 @@ def run(
     """Speaker turns of `audio`; a fixed `num_speakers` or [min, max] bounds steer the count."""
     settings = settings or get_settings()
     try:
-        check_speaker_bounds(num_speakers, min_speakers, max_speakers)
+        speakers = SpeakerCount(num_speakers, min_speakers, max_speakers)
     except ValueError as error:
         raise InvalidParameter(str(error)) from error
     device = torch_device(settings)
+    backend: Callable[..., Diarization]
     if backend_for(settings) == nemo.BACKEND:
-        return nemo.diarize(
-            audio,
-            models=nemo.require_models(settings),
-            num_speakers=num_speakers,
-            max_speakers=max_speakers,
-            device=device,
-            progress=progress,
-        )
-    backend = (
-        windows.diarize
-        if backend_for(settings) == windows.BACKEND
-        else partial(segmentation.diarize, encoder=load_encoder(device, settings))
-    )
-    return backend(
-        audio,
-        num_speakers=num_speakers,
-        min_speakers=min_speakers,
-        max_speakers=max_speakers,
-        device=device,
-        progress=progress,
-    )
+        backend = partial(nemo.diarize, models=nemo.require_models(settings))
+    elif backend_for(settings) == windows.BACKEND:
+        backend = windows.diarize
+    else:
+        backend = partial(segmentation.diarize, encoder=load_encoder(device, settings))
+    return backend(DiarizationRequest(audio, speakers, device, progress))
 
 
 def preload(settings: Settings) -> None:

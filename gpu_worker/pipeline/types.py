@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.options import check_speaker_bounds
 from shared.stages import Stage
 
 SAMPLE_RATE = 16_000
@@ -83,6 +84,31 @@ class AlignedWords:
     words: tuple[TimedWord, ...]
     method: str  # "whisper" | "ctc"
     model_name: str | None = None
+
+
+@dataclass(frozen=True)
+class SpeakerCount:
+    """What a request says about how many speakers there are: a fixed count, or bounds on it (None:
+    not said). Checked once, here (ValueError on impossible values), so every stage that steers
+    its count by it can rely on it."""
+
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+
+    def __post_init__(self) -> None:
+        check_speaker_bounds(self.num_speakers, self.min_speakers, self.max_speakers)
+
+
+@dataclass(frozen=True)
+class DiarizationRequest:
+    """What the diarizing stage asks of whichever backend it chose; each backend's own tunables
+    (and models) are its other arguments."""
+
+    audio: DecodedAudio
+    speakers: SpeakerCount = SpeakerCount()
+    device: str = "cpu"
+    progress: ProgressCallback = no_progress
 
 
 @dataclass(frozen=True)

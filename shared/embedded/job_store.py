@@ -24,7 +24,7 @@ from shared.embedded.row_ops import SqliteRowOps
 from shared.embedded.rows import LocalOp, Row, Rows, run_op, set_fields, update_row
 from shared.errors import JobNotFound, JobStateConflict
 from shared.fleet import WORKER_KEY_PREFIX
-from shared.job_store.rules import Claim, JobRules
+from shared.job_store.rules import Claim, JobRules, OwnedFinishes
 from shared.jobs import FINISHED, CallbackAttempt, Job, JobStatus, utc_now_iso
 from shared.resources import TTL_ATTRIBUTE
 from shared.settings import Settings
@@ -52,7 +52,7 @@ def _with_callback(finish: LocalOp[bool], callback: OutboxEntry | None) -> Local
     return LocalOp(apply)
 
 
-class SqliteJobOps(JobRules, SqliteRowOps):
+class SqliteJobOps(JobRules, OwnedFinishes[LocalOp[bool]], SqliteRowOps):
     """The operations of shared.job_store.JobOps, one for one, with the same conditions."""
 
     def _live(self, job_id: str, row: Row | None) -> Job | None:
@@ -130,16 +130,7 @@ class SqliteJobOps(JobRules, SqliteRowOps):
         return LocalOp(apply)
 
     def start_upload(self, job_id: str, size_bytes: int, content_type: str | None) -> LocalOp[Job | None]:
-        now = utc_now_iso()
-        fields: dict[str, Any] = {
-            "status": _QUEUED,
-            "created_at": now,
-            "updated_at": now,
-            "size_bytes": size_bytes,
-            TTL_ATTRIBUTE: int(self.clock()) + self.active_expiry_seconds,
-        }
-        if content_type:
-            fields["content_type"] = content_type
+        fields = self._upload_started_fields(size_bytes, content_type)
         return update_row(
             job_id,
             lambda row: row.get("status") == _AWAITING and self._unexpired(row),
@@ -241,17 +232,6 @@ class SqliteJobOps(JobRules, SqliteRowOps):
         change = set_fields(self._finish_fields(status, **extra), remove=("lease_expires_at", "progress"))
         op = update_row(job_id, self._owned(owner), change, lambda _: True, lambda _: False)
         return _with_callback(op, callback)
-
-    def complete(self, job_id: str, owner: str, *, callback: OutboxEntry | None = None) -> LocalOp[bool]:
-        return self._owned_finish(job_id, owner, JobStatus.COMPLETED, callback)
-
-    def cancel_owned(self, job_id: str, owner: str) -> LocalOp[bool]:
-        return self._owned_finish(job_id, owner, JobStatus.CANCELLED)
-
-    def fail_owned(
-        self, job_id: str, owner: str, error: str, *, callback: OutboxEntry | None = None
-    ) -> LocalOp[bool]:
-        return self._owned_finish(job_id, owner, JobStatus.FAILED, callback, error=error)
 
     def fail_abandoned(
         self, job_id: str, error: str, *, callback: OutboxEntry | None = None

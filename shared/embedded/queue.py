@@ -12,6 +12,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 
 from shared.embedded.db import Database
 from shared.ports import QueueMessage
@@ -19,21 +20,16 @@ from shared.ports import QueueMessage
 POLL_SECONDS = 0.1  # between looks during a long poll
 
 
+@dataclass(eq=False)
 class SqliteQueue:
-    def __init__(
-        self,
-        db: Database,
-        name: str,
-        *,
-        dead_letter: str | None = None,
-        max_receive_count: int = 3,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.db = db
-        self.name = name
-        self.dead_letter = dead_letter
-        self.max_receive_count = max_receive_count
-        self.clock = clock
+    """One named queue in `db`; `dead_letter` names the queue a message moves to."""
+
+    db: Database
+    name: str
+    _: KW_ONLY
+    dead_letter: str | None = None
+    max_receive_count: int = 3
+    clock: Callable[[], float] = time.time
 
     def send(self, body: str) -> None:
         now = self.clock()

@@ -18,7 +18,7 @@ from shared.fleet import WORKER_KEY_PREFIX
 from shared.job_store.codec import decode_item, encode_item
 from shared.job_store.ops import Op
 from shared.job_store.rows import RowOps
-from shared.job_store.rules import Claim, JobRules
+from shared.job_store.rules import Claim, JobRules, OwnedFinishes
 from shared.jobs import FINISHED, CallbackAttempt, Job, JobStatus, utc_now_iso
 from shared.resources import JOB_PARTITION_KEY, STATUS_INDEX_NAME, TTL_ATTRIBUTE
 from shared.settings import Settings
@@ -27,7 +27,7 @@ from shared.stages import Stage
 _JOB_STATUSES = frozenset(status.value for status in JobStatus)
 
 
-class JobOps(JobRules, RowOps):
+class JobOps(JobRules, OwnedFinishes[Op[bool]], RowOps):
     """Builds the DynamoDB store's operations on jobs (and, through `RowOps`, on the other rows)."""
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
@@ -132,16 +132,7 @@ class JobOps(JobRules, RowOps):
         """awaiting_upload → queued once its object is in and checked; None when another event or
         request got there first, or the job expired. `created_at` becomes now: queue positions
         count from when the job joined the queue."""
-        now = utc_now_iso()
-        set_: dict[str, Any] = {
-            "status": JobStatus.QUEUED.value,
-            "created_at": now,
-            "updated_at": now,
-            "size_bytes": size_bytes,
-            TTL_ATTRIBUTE: int(self.clock()) + self.active_expiry_seconds,
-        }
-        if content_type:
-            set_["content_type"] = content_type
+        set_ = self._upload_started_fields(size_bytes, content_type)
         request = self._update(
             job_id,
             set_=set_,
@@ -261,18 +252,6 @@ class JobOps(JobRules, RowOps):
             remove=("lease_expires_at", "progress"),  # `owner` stays: who finished it
         )
         return self._finish(request, callback)
-
-    def complete(self, job_id: str, owner: str, *, callback: OutboxEntry | None = None) -> Op[bool]:
-        """processing → completed; with `callback`, its outbox entry is written with it."""
-        return self._owned_finish(job_id, owner, JobStatus.COMPLETED, callback)
-
-    def cancel_owned(self, job_id: str, owner: str) -> Op[bool]:
-        return self._owned_finish(job_id, owner, JobStatus.CANCELLED)
-
-    def fail_owned(
-        self, job_id: str, owner: str, error: str, *, callback: OutboxEntry | None = None
-    ) -> Op[bool]:
-        return self._owned_finish(job_id, owner, JobStatus.FAILED, callback, error=error)
 
     def fail_abandoned(self, job_id: str, error: str, *, callback: OutboxEntry | None = None) -> Op[bool]:
         """Fail a job nobody is working on (queued, or processing with a lapsed lease): the

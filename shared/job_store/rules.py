@@ -1,17 +1,20 @@
 """What both job stores (DynamoDB here, SQLite in shared.embedded) share: the outcome of a claim,
-the jobs' lifetimes, and the new rows the API builds before storing them."""
+the jobs' lifetimes, the ways an owner finishes a job, and the new rows the API builds."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from shared.callback_outbox import OutboxEntry
 from shared.filenames import display_name
 from shared.jobs import Job, JobOptions, JobStatus, utc_now_iso
 from shared.resources import TTL_ATTRIBUTE
 from shared.settings import Settings
+
+FinishOp = TypeVar("FinishOp")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,21 @@ class JobRules:
             TTL_ATTRIBUTE: int(self.clock()) + self.expiry_seconds,
             **extra,
         }
+
+    def _upload_started_fields(self, size_bytes: int, content_type: str | None) -> dict[str, Any]:
+        """awaiting_upload → queued: `created_at` becomes now, as queue positions count from when
+        the job joined the queue; it lives as long as an unfinished job."""
+        now = utc_now_iso()
+        fields: dict[str, Any] = {
+            "status": JobStatus.QUEUED.value,
+            "created_at": now,
+            "updated_at": now,
+            "size_bytes": size_bytes,
+            TTL_ATTRIBUTE: int(self.clock()) + self.active_expiry_seconds,
+        }
+        if content_type:
+            fields["content_type"] = content_type
+        return fields
 
     def queued_job(
         self,
@@ -78,3 +96,26 @@ class JobRules:
     def refused_job(self, job: Job, error: str) -> Job:
         """`job` as a failed one (an ingested object refused before any worker saw it)."""
         return Job.model_validate(job.model_dump() | self._finish_fields(JobStatus.FAILED, error=error))
+
+
+class OwnedFinishes(Generic[FinishOp]):
+    """The ways a worker finishes the job it owns, for both stores: which status each one sets is
+    said here once; how a store writes it is its `_owned_finish` (`FinishOp`: its op of a bool,
+    False when the job is no longer this owner's)."""
+
+    def _owned_finish(
+        self, job_id: str, owner: str, status: JobStatus, callback: OutboxEntry | None = None, **extra: Any
+    ) -> FinishOp:
+        raise NotImplementedError
+
+    def complete(self, job_id: str, owner: str, *, callback: OutboxEntry | None = None) -> FinishOp:
+        """processing → completed; with `callback`, its outbox entry is written with it."""
+        return self._owned_finish(job_id, owner, JobStatus.COMPLETED, callback)
+
+    def cancel_owned(self, job_id: str, owner: str) -> FinishOp:
+        return self._owned_finish(job_id, owner, JobStatus.CANCELLED)
+
+    def fail_owned(
+        self, job_id: str, owner: str, error: str, *, callback: OutboxEntry | None = None
+    ) -> FinishOp:
+        return self._owned_finish(job_id, owner, JobStatus.FAILED, callback, error=error)

@@ -30,7 +30,7 @@ import numpy as np
 from scipy.linalg import eigh
 from scipy.sparse.csgraph import connected_components
 
-from shared.options import check_speaker_bounds
+from gpu_worker.pipeline.types import SpeakerCount
 
 
 @dataclass(frozen=True)
@@ -79,33 +79,26 @@ class Clustering:
 
 
 def speaker_bounds(
-    n: int,
-    num_speakers: int | None = None,
-    min_speakers: int | None = None,
-    max_speakers: int | None = None,
-    default_max: int = ClusteringParams.max_speakers,
+    n: int, speakers: SpeakerCount = SpeakerCount(), default_max: int = ClusteringParams.max_speakers
 ) -> tuple[int, int]:
-    """The (lowest, highest) count to consider for `n` embeddings; ValueError on impossible bounds.
+    """The (lowest, highest) count to consider for `n` embeddings.
 
-    A fixed `num_speakers` wins but must agree with any bounds given with it. Bounds above `n` are
-    clipped: n windows cannot hold more than n speakers.
+    A fixed count wins (SpeakerCount has checked it agrees with any bounds given with it). Bounds
+    above `n` are clipped: n windows cannot hold more than n speakers.
     """
-    check_speaker_bounds(num_speakers, min_speakers, max_speakers)
-    if num_speakers is not None:
-        low = high = num_speakers
+    if speakers.num_speakers is not None:
+        low = high = speakers.num_speakers
     else:
-        low = min_speakers or 1
-        high = max_speakers if max_speakers is not None else max(default_max, low)
+        low = speakers.min_speakers or 1
+        high = speakers.max_speakers if speakers.max_speakers is not None else max(default_max, low)
     high = max(1, min(high, n))
     return min(low, high), high
 
 
 def cluster(
     embeddings: np.ndarray,
+    speakers: SpeakerCount = SpeakerCount(),
     *,
-    num_speakers: int | None = None,
-    min_speakers: int | None = None,
-    max_speakers: int | None = None,
     params: ClusteringParams = ClusteringParams(),
 ) -> Clustering:
     """Cluster embeddings (rows) into speakers, honouring a fixed count or bounds."""
@@ -113,7 +106,7 @@ def cluster(
     n = x.shape[0]
     if n == 0:
         return Clustering(np.zeros(0, int), 0, np.zeros((0, x.shape[1] if x.ndim == 2 else 0)))
-    low, high = speaker_bounds(n, num_speakers, min_speakers, max_speakers, params.max_speakers)
+    low, high = speaker_bounds(n, speakers, params.max_speakers)
     if high == 1:
         return _finish(x, np.zeros(n, int))
     if n <= 3:  # too few windows (under 2.5 s of speech) to estimate a count: the lowest allowed

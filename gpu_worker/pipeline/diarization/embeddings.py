@@ -49,16 +49,8 @@ class WindowParams:
     batch_size: int = 64
 
 
-@dataclass(frozen=True)
-class Window:
-    """A slice of audio in samples (end exclusive) inside one speech region."""
-
-    start: int
-    end: int
-
-    @property
-    def length(self) -> int:
-        return self.end - self.start
+Window = Region
+"""A slice of one speech region, embedded on its own: the same span of samples (end exclusive)."""
 
 
 def make_windows(regions: Sequence[Region], params: WindowParams = WindowParams()) -> list[Window]:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from gpu_worker.pipeline.diarization.turns import tidy_turns
-from gpu_worker.pipeline.types import SAMPLE_RATE, DecodedAudio, Diarization, ProgressCallback, SpeakerTurn
+from gpu_worker.pipeline.types import SAMPLE_RATE, Diarization, DiarizationRequest, SpeakerTurn
 from shared import model_locator
 from shared.errors import ModelNotAvailable
 from shared.model_locator import ModelSpec, Need
@@ -68,16 +68,11 @@ def require_models(settings: Settings) -> NemoModels:
     return models
 
 
-def diarize(
-    audio: DecodedAudio,
-    *,
-    models: NemoModels,
-    num_speakers: int | None = None,
-    max_speakers: int | None = None,
-    device: str = "cpu",
-    progress: ProgressCallback,
-) -> Diarization:
+def diarize(request: DiarizationRequest, *, models: NemoModels) -> Diarization:
+    """Who spoke when by MSDD; of the speaker count it honours a fixed one and the upper bound."""
     from nemo.collections.asr.models.msdd_models import NeuralDiarizer
+
+    audio, device, progress, speakers = request.audio, request.device, request.progress, request.speakers
 
     progress(Stage.DIARIZING, 0.0)
     with tempfile.TemporaryDirectory(prefix="nemo-diar-") as scratch:
@@ -93,14 +88,16 @@ def diarize(
                     "duration": None,
                     "label": "infer",
                     "text": "-",
-                    "num_speakers": num_speakers,
+                    "num_speakers": speakers.num_speakers,
                     "rttm_filepath": None,
                     "uem_filepath": None,
                 }
             )
             + "\n"
         )
-        config = build_config(models, manifest, folder / "out", device, num_speakers, max_speakers)
+        config = build_config(
+            models, manifest, folder / "out", device, speakers.num_speakers, speakers.max_speakers
+        )
         NeuralDiarizer(cfg=config).to(device).diarize()
         progress(Stage.DIARIZING, 0.8)
         turns = read_rttm((folder / "out" / "pred_rttms" / "audio.rttm").read_text())

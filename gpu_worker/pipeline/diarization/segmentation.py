@@ -24,14 +24,13 @@ from gpu_worker.pipeline.diarization import segmentation_model as sm
 from gpu_worker.pipeline.diarization import speaker_identity as identity
 from gpu_worker.pipeline.diarization import windows
 from gpu_worker.pipeline.diarization.encoders import SpeakerEncoder, load_encoder
+from gpu_worker.pipeline.diarization.turns import label_runs
 from gpu_worker.pipeline.types import (
     SAMPLE_RATE,
-    DecodedAudio,
     Diarization,
-    ProgressCallback,
+    DiarizationRequest,
     SpeakerActivity,
     SpeakerTurn,
-    no_progress,
 )
 from shared.stages import Stage
 
@@ -82,18 +81,14 @@ class _Chunks:
 
 
 def diarize(
-    audio: DecodedAudio,
+    request: DiarizationRequest,
     *,
-    num_speakers: int | None = None,
-    min_speakers: int | None = None,
-    max_speakers: int | None = None,
-    device: str = "cpu",
-    progress: ProgressCallback = no_progress,
     params: SegmentationParams = SegmentationParams(),
     encoder: SpeakerEncoder | None = None,
 ) -> Diarization:
     """Who spoke when, overlap kept; `encoder` defaults to resemblyzer (the diarizing stage passes
     the one SPEAKER_ENCODER chooses)."""
+    audio, device, progress = request.audio, request.device, request.progress
     progress(Stage.DIARIZING, 0.0)
     encoder = encoder or load_encoder(device)
     samples = normalize_loudness(audio.samples, params)
@@ -108,8 +103,7 @@ def diarize(
         regions = identity.speech_regions(speech, params.speech_onset, samples.size)
         overlap = identity.simultaneous_speakers(chunks.offsets, chunks.activations, params.onset) >= 1.5
         flat = windows.label_regions(
-            samples, regions, audio.duration, num_speakers=num_speakers, min_speakers=min_speakers,
-            max_speakers=max_speakers, device=device, encoder=encoder,
+            samples, regions, audio.duration, speakers=request.speakers, device=device, encoder=encoder,
             progress=lambda f: progress(Stage.DIARIZING, 0.4 + 0.5 * f),
             mixed=lambda ws: identity.overlapped_windows(ws, overlap, params.max_window_overlap),
         )  # fmt: skip
@@ -256,7 +250,7 @@ def build_diarization(
     dominant = np.where(smoothed.any(axis=1), np.where(smoothed, activity, -1.0).argmax(axis=1), -1)
     dominant = _absorb_short(dominant, activity, min_off)
     turns = []
-    for a, b, g in _label_runs(dominant):
+    for a, b, g in label_runs(dominant):
         if g < 0:
             continue
         mine = activity[a:b, g]
@@ -288,15 +282,6 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
-def _label_runs(labels: np.ndarray) -> list[tuple[int, int, int]]:
-    if labels.size == 0:
-        return []
-    edges = np.flatnonzero(np.diff(labels)) + 1
-    starts = np.concatenate(([0], edges))
-    ends = np.concatenate((edges, [labels.size]))
-    return [(int(a), int(b), int(labels[a])) for a, b in zip(starts, ends, strict=True)]
-
-
 def _smooth(mask: np.ndarray, min_on: int, min_off: int) -> np.ndarray:
     """Bridge pauses shorter than `min_off` frames, then drop bursts shorter than `min_on`."""
     out = mask.copy()
@@ -317,7 +302,7 @@ def _absorb_short(labels: np.ndarray, activity: np.ndarray, min_frames: int) -> 
     changed = True
     while changed:
         changed = False
-        runs = _label_runs(labels)
+        runs = label_runs(labels)
         for i, (a, b, g) in enumerate(runs):
             if b - a >= min_frames or i == 0 or i == len(runs) - 1:
                 continue

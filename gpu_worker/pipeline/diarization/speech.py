@@ -23,7 +23,7 @@ class VadParams:
 
 @dataclass(frozen=True)
 class Region:
-    """A stretch of speech, in samples (end exclusive)."""
+    """A stretch of audio in samples (end exclusive): a speech region, or a window cut from one."""
 
     start: int
     end: int

@@ -59,7 +59,7 @@ def windows_to_turns(
 
     turns: list[tuple[int, int, int]] = []  # (first frame, end frame, label)
     max_gap = round(params.max_gap_s / params.frame_s)
-    for a, b, label in _runs(frame_labels):
+    for a, b, label in label_runs(frame_labels):
         if label < 0:
             continue
         if turns and turns[-1][2] == label and a - turns[-1][1] <= max_gap:
@@ -88,7 +88,7 @@ def _frames(start: int, end: int, per_frame: float, n_frames: int) -> tuple[int,
     return a, min(n_frames, max(a + 1, int(np.ceil(end / per_frame))))
 
 
-def _runs(values: np.ndarray) -> list[tuple[int, int, int]]:
+def label_runs(values: np.ndarray) -> list[tuple[int, int, int]]:
     """(start, end, value) of each run of equal values."""
     if values.size == 0:
         return []
@@ -101,7 +101,7 @@ def _runs(values: np.ndarray) -> list[tuple[int, int, int]]:
 def _absorb_flickers(labels: np.ndarray, votes: np.ndarray, min_frames: int) -> None:
     """In place: give each too-short run (shortest first) to the neighbour its frames voted for more."""
     while True:
-        runs = _runs(labels)
+        runs = label_runs(labels)
         if len(runs) < 2:
             return
         shortest = min(range(len(runs)), key=lambda i: runs[i][1] - runs[i][0])

@@ -22,9 +22,9 @@ from gpu_worker.pipeline.types import (
     SAMPLE_RATE,
     DecodedAudio,
     Diarization,
-    ProgressCallback,
+    DiarizationRequest,
+    SpeakerCount,
     SpeakerTurn,
-    no_progress,
 )
 from shared.stages import Stage
 
@@ -48,16 +48,8 @@ class EmbeddedParams:
     voice's centroid stands in for it."""
 
 
-def diarize(
-    audio: DecodedAudio,
-    *,
-    num_speakers: int | None = None,
-    min_speakers: int | None = None,
-    max_speakers: int | None = None,
-    device: str = "cpu",
-    progress: ProgressCallback = no_progress,
-    params: EmbeddedParams = EmbeddedParams(),
-) -> Diarization:
+def diarize(request: DiarizationRequest, *, params: EmbeddedParams = EmbeddedParams()) -> Diarization:
+    audio, device, progress = request.audio, request.device, request.progress
     progress(Stage.DIARIZING, 0.0)
     with limited_cpu_threads(1 if device == "cpu" else None):  # cpu_threads.py says why
         regions = speech_regions(audio.samples, params.vad)
@@ -66,9 +58,7 @@ def diarize(
             audio.samples,
             regions,
             audio.duration,
-            num_speakers=num_speakers,
-            min_speakers=min_speakers,
-            max_speakers=max_speakers,
+            speakers=request.speakers,
             device=device,
             progress=lambda fraction: progress(Stage.DIARIZING, 0.1 + 0.9 * fraction),
             params=params,
@@ -82,9 +72,7 @@ def label_regions(
     regions: Sequence[Region],
     duration: float,
     *,
-    num_speakers: int | None = None,
-    min_speakers: int | None = None,
-    max_speakers: int | None = None,
+    speakers: SpeakerCount = SpeakerCount(),
     device: str = "cpu",
     progress: Callable[[float], None] = lambda fraction: None,
     params: EmbeddedParams = EmbeddedParams(),
@@ -104,9 +92,7 @@ def label_regions(
         embeddings,
         regions,
         duration,
-        num_speakers=num_speakers,
-        min_speakers=min_speakers,
-        max_speakers=max_speakers,
+        speakers=speakers,
         params=params,
         exclude=mixed(windows) if mixed is not None and windows else None,
     )
@@ -140,9 +126,7 @@ def label_windows(
     regions: Sequence[Region],
     duration: float,
     *,
-    num_speakers: int | None = None,
-    min_speakers: int | None = None,
-    max_speakers: int | None = None,
+    speakers: SpeakerCount = SpeakerCount(),
     params: EmbeddedParams = EmbeddedParams(),
     exclude: np.ndarray | None = None,
 ) -> list[SpeakerTurn]:
@@ -156,13 +140,7 @@ def label_windows(
         core &= ~exclude
     if not core.any():
         core[:] = True
-    clustering = cluster(
-        embeddings[core],
-        num_speakers=num_speakers,
-        min_speakers=min_speakers,
-        max_speakers=max_speakers,
-        params=params.clustering,
-    )
+    clustering = cluster(embeddings[core], speakers, params=params.clustering)
     similarity = embeddings @ clustering.centroids.T
     labels = similarity.argmax(axis=1)
     labels[core] = clustering.labels
