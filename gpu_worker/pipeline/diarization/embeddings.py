@@ -141,22 +141,40 @@ def embed_mels(encoder: Any, mels: Sequence[np.ndarray]) -> np.ndarray:
 
 @cache
 def _mel_basis() -> np.ndarray:
-    import librosa
+    """librosa's Slaney mel filterbank (the one resemblyzer uses), from faster-whisper's copy of it
+    (7e-10 apart): librosa's own would import scipy.signal and numba, about 4 CPU-seconds in every
+    worker process, for a 40 x 201 matrix."""
+    from faster_whisper.feature_extractor import FeatureExtractor
 
-    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=MEL_N_FFT, n_mels=MEL_CHANNELS)
+    return np.asarray(FeatureExtractor.get_mel_filters(SAMPLE_RATE, MEL_N_FFT, MEL_CHANNELS), np.float32)
 
 
 def mel_frames(clips: Sequence[np.ndarray]) -> list[np.ndarray]:
     """resemblyzer's `wav_to_mel_spectrogram` of each clip (power mel, frames × 40, float32), equal
     to it to float32 rounding, with the filterbank built once and applied to all clips in one matrix
     product: librosa rebuilt it and ran an einsum per clip, which took longer than the encoder's
-    LSTM on a busy 2-core host (measured)."""
-    import librosa
+    LSTM on a busy 2-core host (measured). The STFT is torch's, with librosa's framing (centred,
+    zero-padded, periodic Hann), since torch is loaded already."""
+    import torch
 
     if not clips:
         return []
-    spectra = [librosa.stft(clip, n_fft=MEL_N_FFT, hop_length=MEL_HOP, pad_mode="constant") for clip in clips]
-    powers = [np.abs(spectrum) ** 2 for spectrum in spectra]
+    window = torch.hann_window(MEL_N_FFT)
+    powers = [
+        torch.stft(
+            torch.from_numpy(np.ascontiguousarray(clip, np.float32)),
+            n_fft=MEL_N_FFT,
+            hop_length=MEL_HOP,
+            window=window,
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
+        )
+        .abs()
+        .square()
+        .numpy()
+        for clip in clips
+    ]
     mels = (_mel_basis() @ np.concatenate(powers, axis=1)).astype(np.float32).T
     bounds = np.cumsum([p.shape[1] for p in powers])[:-1]
     return np.split(mels, bounds)
