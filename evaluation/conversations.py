@@ -60,11 +60,15 @@ NoiseKind = Literal["white", "babble"]
 
 @dataclass(frozen=True)
 class Segment:
-    """A reference stretch of one speaker's voice."""
+    """A reference stretch of one speaker's voice: what DER is scored against and the RTTM lists.
+    Unlike a Turn it holds no pause of REFERENCE_MIN_GAP or more, so silence inside a turn is not
+    counted as that speaker's speech."""
 
     start: float
+    """Seconds from the conversation's start, rounded to the millisecond (the RTTM's precision)."""
     end: float
     speaker: str
+    """The voice's LibriSpeech test-other speaker id, as in its turns."""
 
 
 @dataclass(frozen=True)

@@ -43,10 +43,16 @@ SAVED_FIELDS = ("start", "end", "speaker", "text")
 
 @dataclass(frozen=True)
 class CorpusItem:
+    """One built item of the corpus: its cached audio and the reference the tests score against."""
+
     name: str
     path: Path
+    """The cached WAV (16 kHz mono 16-bit). Its folder is named by a key over the script, the voices
+    and the tool versions, so an item built from other inputs never reuses it."""
     turns: tuple[Turn, ...]
+    """Reference turns in order, trimmed to the first and last audible sample (seconds)."""
     duration: float
+    """Seconds of audio, lead-in and tail silence included (DER is scored over all of it)."""
     num_speakers: int
 
     @property

@@ -37,34 +37,29 @@ def tone(seconds: float = 1.0, rate: int = 16000) -> np.ndarray:
 
 
 # --- parameters: warnings and refusals -------------------------------------------------------------
+WARNED = {  # parameter: (value sent, the type of the warning it gets)
+    "summarize": ("v2", "unsupported_feature"),
+    "topics": ("true", "unsupported_feature"),
+    "intents": ("true", "unsupported_feature"),
+    "sentiment": ("true", "unsupported_feature"),
+    "detect_entities": ("true", "unsupported_feature"),
+    "filler_words": ("true", "partial_support"),
+    "language_hint": ("es", "unsupported_feature"),
+    "diarize_model": ("v1", "partial_support"),
+}
+
+
 def test_features_it_cannot_run_are_answered_with_deepgram_warnings(api: TestClient, aws: AwsEnv) -> None:
     worker = finish_in_background(aws, "completed")
-    answer = listen(
-        api,
-        summarize="v2",
-        topics="true",
-        intents="true",
-        sentiment="true",
-        detect_entities="true",
-        filler_words="true",
-        language_hint="es",
-        extra=["team:support", "ticket:42"],
-        diarize_model="v1",
-        sentiment_off_is_fine="false",
-    )
+    sent = {parameter: value for parameter, (value, _) in WARNED.items()}
+    answer = listen(api, **sent, extra=["team:support", "ticket:42"], sentiment_off_is_fine="false")
     worker.join()
     assert answer.status_code == 200, answer.text
     metadata = answer.json()["metadata"]
-    warned = {w["parameter"]: w for w in metadata["warnings"]}
-    assert set(warned) == {
-        "summarize", "topics", "intents", "sentiment", "detect_entities", "filler_words", "language_hint",
-        "diarize_model",
-    }  # fmt: skip
     assert all(set(w) == {"parameter", "type", "message"} for w in metadata["warnings"])
-    assert (
-        warned["summarize"]["type"] == "unsupported_feature"
-        and warned["filler_words"]["type"] == "partial_support"
-    )
+    assert {w["parameter"]: w["type"] for w in metadata["warnings"]} == {
+        parameter: kind for parameter, (_, kind) in WARNED.items()
+    }
     assert metadata["extra"] == {"team": "support", "ticket": "42"}
     assert answer.headers["dg-request-id"] == metadata["request_id"]
 

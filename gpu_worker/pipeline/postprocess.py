@@ -48,6 +48,8 @@ class WordGroup:
 @dataclass(frozen=True)
 class Paragraph:
     sentences: tuple[WordGroup, ...]
+    """Whole sentences of one speaker, in order; the next paragraph starts at a speaker change or at
+    a pause longer than PARAGRAPH_PAUSE_FACTOR × utt_split."""
 
     @property
     def words(self) -> tuple[SpeakerWord, ...]:
@@ -56,6 +58,9 @@ class Paragraph:
 
 @dataclass(frozen=True)
 class PostProcessed:
+    """The stage's result: every word in time order, and the same words grouped twice, into
+    utterances and into paragraphs (Deepgram's `utterances` and `paragraphs` of a response)."""
+
     words: tuple[SpeakerWord, ...]
     utterances: tuple[WordGroup, ...]
     paragraphs: tuple[Paragraph, ...]

@@ -67,10 +67,16 @@ class TranscriptSegment:
 
 @dataclass(frozen=True)
 class Transcript:
+    """What the transcribing stage produced: Whisper's segments in order, and how it ran."""
+
     segments: tuple[TranscriptSegment, ...]
     language: str
+    """Whisper's code for the language transcribed (e.g. "en"): the request's, or the one it
+    detected from the opening audio."""
     language_probability: float
+    """Whisper's probability (0–1) for `language`; 1.0 when the request named the language."""
     model_name: str
+    """The Whisper model that ran, by the name the response's metadata reports."""
 
     @property
     def words(self) -> tuple[TimedWord, ...]:

@@ -46,9 +46,14 @@ SPEC = ModelSpec(
 
 @dataclass(frozen=True)
 class NemoModels:
+    """The three local checkpoints the configuration points at (`PATTERNS` says how each is found)."""
+
     vad: Path
+    """MarbleNet voice activity detection: where the speech is."""
     speaker: Path
+    """TitaNet: the multi-scale speaker embeddings that NME-SC clusters."""
     msdd: Path
+    """The multi-scale diarization decoder: refines the clustering and may mark overlapped speech."""
 
 
 def find_models(settings: Settings) -> NemoModels | None:

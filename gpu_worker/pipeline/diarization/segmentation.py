@@ -44,6 +44,8 @@ class SegmentationParams:
     step_frames: int = 148
     """Chunk hop in model frames (148 × 270 samples ≈ 2.5 s: every instant is seen by two chunks)."""
     batch_size: int = 16
+    """Chunks per forward pass of the segmentation model: it bounds one pass's memory (this many 5 s
+    chunks of 16 kHz audio in, this many × 293 × 3 activations out); each chunk is scored alone."""
     onset: float = 0.5
     """A local speaker is active in a frame when its activation exceeds this."""
     max_window_overlap: float = 0.3

@@ -15,10 +15,21 @@ from gpu_worker.pipeline.types import SAMPLE_RATE
 
 @dataclass(frozen=True)
 class VadParams:
+    """Silero VAD settings for diarization: tighter than faster-whisper's defaults for transcription
+    (2000 ms of silence ends a region, 400 ms of padding), which keep whole exchanges in one region."""
+
     threshold: float = 0.5
+    """Speech probability (0–1) above which a frame is speech: Silero's and faster-whisper's default,
+    the one transcription uses unless a request sets its own."""
     min_silence_ms: int = 200
+    """Milliseconds of silence that end a region: short enough that the pause at a turn change
+    usually splits it, so that a window seldom spans two speakers."""
     speech_pad_ms: int = 50
+    """Milliseconds added at each end of a region: under half of `min_silence_ms`, so that the padding
+    of two neighbours never closes the pause that split them (speech_regions would join them)."""
     min_speech_ms: int = 100
+    """Milliseconds below which a burst (a click, a breath) is not a speech region (faster-whisper's
+    default is 0: every burst counts)."""
 
 
 @dataclass(frozen=True)

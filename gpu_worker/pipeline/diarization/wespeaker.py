@@ -22,14 +22,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from gpu_worker.pipeline.diarization.checkpoint import load_state_dict
 from gpu_worker.pipeline.diarization.fbank import NUM_MEL_BINS, kaldi_fbank
 from shared import model_locator
-from shared.model_locator import ModelSpec
+from shared.model_locator import ModelSpec, Source
 from shared.settings import Settings
 
 NAME = "wespeaker-voxceleb-resnet34-LM"
@@ -43,11 +43,13 @@ SPEC = ModelSpec(name=NAME, model_dir=NAME, files=(f"{WEIGHTS_FILE}|*.onnx",), h
 
 @dataclass(frozen=True)
 class WeSpeakerLocation:
+    """The weights file this machine has and how it was found."""
+
     path: Path
-    format: str
-    """`torch` (a checkpoint) or `onnx`."""
-    source: str
-    """`model_dir`, `hub_cache` or `hub`."""
+    format: Literal["torch", "onnx"]
+    """A torch checkpoint (the hub's `pytorch_model.bin`) or WeSpeaker's ONNX export."""
+    source: Source
+    """Where it was found: MODEL_DIR, the hub cache or the hub itself."""
 
 
 def locate(settings: Settings) -> WeSpeakerLocation | None:
@@ -60,8 +62,8 @@ def locate(settings: Settings) -> WeSpeakerLocation | None:
     if folder is None:  # no network, gated repository, no token: simply not available
         return None
     if (folder / WEIGHTS_FILE).is_file():
-        return WeSpeakerLocation(folder / WEIGHTS_FILE, "torch", location.source.value)
-    return WeSpeakerLocation(sorted(folder.glob("*.onnx"))[0], "onnx", location.source.value)
+        return WeSpeakerLocation(folder / WEIGHTS_FILE, "torch", location.source)
+    return WeSpeakerLocation(sorted(folder.glob("*.onnx"))[0], "onnx", location.source)
 
 
 def where_looked(settings: Settings) -> list[str]:
