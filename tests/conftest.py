@@ -13,3 +13,10 @@ os.environ.setdefault("COMPUTE_TYPE", "float32")
 os.environ.setdefault("CT2_USE_MKL", "1")
 
 pytest_plugins = ["tests.fixtures_corpus", "tests.fixtures_aws"]
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """Modules marked `slow` (real workers, browsers, whole pipelines) run first. `make test` runs
+    `-n 2 --dist loadfile`, which hands out whole files in this order: a long file handed out last
+    would leave one process working alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -14,7 +14,7 @@ import pytest
 
 from api_lambda import keys_cli
 from tests.fixtures_aws import REPO_ROOT, AwsEnv, WorkerProcess
-from tests.test_worker import trimmed
+from tests.fixtures_corpus import trimmed
 
 pytestmark = pytest.mark.slow
 

@@ -96,9 +96,8 @@ def truncated_wav(path: Path) -> Path:
     return path
 
 
-def test_console_end_to_end(local_service: LocalService, driver: Any, corpus, tmp_path: Path) -> None:  # noqa: F811
+def test_console_end_to_end(local_service: LocalService, driver: Any, conversation, tmp_path: Path) -> None:  # noqa: F811
     url = local_service.url
-    conversation = corpus["two_speakers"]
     hold_me = tmp_path / "hold-me.wav"
     shutil.copyfile(conversation.path, hold_me)
     garden = tmp_path / "garden-conversation.wav"

@@ -18,7 +18,7 @@ from deepgram.types.listen_v1accepted_response import ListenV1AcceptedResponse
 from deepgram.types.listen_v1response import ListenV1Response
 
 from tests.fixtures_aws import AwsEnv, Receiver, WorkerProcess, wait_for
-from tests.test_worker import trimmed
+from tests.fixtures_corpus import trimmed
 
 pytestmark = pytest.mark.slow
 

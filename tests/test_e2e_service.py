@@ -24,6 +24,7 @@ import boto3
 import pytest
 import requests
 
+from shared.resources import result_key, upload_key
 from shared.stages import Stage
 from tests.fixtures_aws import REPO_ROOT, free_port, wait_for
 
@@ -106,9 +107,8 @@ def s3_keys(service: LocalService) -> list[str]:
     return [o["Key"] for o in s3.list_objects_v2(Bucket="whisper-diarization-jobs").get("Contents", [])]
 
 
-def test_seed_flow_end_to_end(local_service: LocalService, corpus, tmp_path: Path) -> None:
+def test_seed_flow_end_to_end(local_service: LocalService, conversation, tmp_path: Path) -> None:
     API_URL = local_service.url
-    conversation = corpus["two_speakers"]
     hold_me = tmp_path / "hold-me.wav"
     shutil.copyfile(conversation.path, hold_me)
 
@@ -178,7 +178,7 @@ def test_seed_flow_end_to_end(local_service: LocalService, corpus, tmp_path: Pat
     assert len({u["speaker"] for u in utterances}) == conversation.num_speakers
 
     # Delete: gone from the API and from S3.
-    ours = {f"uploads/{job_id}/{conversation.path.name}", f"results/{job_id}.json"}
+    ours = {upload_key(job_id, conversation.path.name), result_key(job_id)}
     assert ours <= set(s3_keys(local_service))
     assert requests.delete(f"{API_URL}/jobs/{job_id}").json() == {"message": "Job deleted"}
     assert requests.get(f"{API_URL}/jobs/{job_id}").status_code == 404

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from tests.fixtures_aws import WorkerProcess
+from tests.fixtures_corpus import trimmed
 from tests.speech_metrics import MAX_WER, word_error_rate
-from tests.test_worker import trimmed
 
 pytestmark = pytest.mark.slow
 
@@ -63,9 +63,9 @@ def test_openai_npm_json(
 
 
 def test_openai_npm_diarized_json(
-    node: str, live_api: str, spawn_worker: Callable[..., WorkerProcess], corpus
+    node: str, live_api: str, spawn_worker: Callable[..., WorkerProcess], conversation
 ) -> None:
-    item = corpus["two_speakers"]
+    item = conversation
     result = run_sdk(node, "openai-diarized", live_api, item.path, spawn_worker())
     segments = result["segments"]
     assert result["task"] == "transcribe" and segments, result
@@ -76,9 +76,9 @@ def test_openai_npm_diarized_json(
 
 
 def test_deepgram_npm_transcribe_file(
-    node: str, live_api: str, spawn_worker: Callable[..., WorkerProcess], corpus
+    node: str, live_api: str, spawn_worker: Callable[..., WorkerProcess], conversation
 ) -> None:
-    item = corpus["two_speakers"]
+    item = conversation
     result = run_sdk(node, "deepgram-file", live_api, item.path, spawn_worker())
     (channel,) = result["results"]["channels"]
     alternative = channel["alternatives"][0]

@@ -1,7 +1,7 @@
 """Long-file transcription in bounded memory (`gpu_worker.pipeline.long_audio`) gives what
 faster-whisper gives: the same log-mel, the same speech chunks, the same words at the same times.
 Real voices (a LibriSpeech conversation from `evaluation`), the real VAD and tiny.en; the blocks are
-made small here so a one-minute conversation spans several of them."""
+made small here so 40 s of a conversation spans several of them."""
 
 from __future__ import annotations
 
@@ -20,17 +20,20 @@ from gpu_worker.pipeline.options import PipelineOptions
 from gpu_worker.pipeline.types import SAMPLE_RATE, DecodedAudio
 from shared.settings import Settings
 
+SPEECH_S = 40
+"""Seconds of the conversation used: three blocks of `small_blocks`, and each is transcribed twice."""
+
 
 @pytest.fixture(scope="module")
 def speech() -> np.ndarray:
     (spec,) = [s for s in by_name("clean").specs if s.name == "clean-3spk-a"]
-    return build(spec).samples.astype(np.float32)
+    return build(spec).samples[: SPEECH_S * SAMPLE_RATE].astype(np.float32)
 
 
 @pytest.fixture
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(long_audio, "VAD_BLOCK_S", 25.0)
-    monkeypatch.setattr(long_audio, "EDGE_SEARCH_S", 8.0)
+    monkeypatch.setattr(long_audio, "VAD_BLOCK_S", 15.0)
+    monkeypatch.setattr(long_audio, "EDGE_SEARCH_S", 5.0)
 
 
 def _library_extractor():

@@ -17,7 +17,7 @@ from openai.types.audio import Transcription, TranscriptionDiarized, Transcripti
 
 from evaluation.synthetic import CorpusItem
 from tests.fixtures_aws import AwsEnv, WorkerProcess
-from tests.test_worker import trimmed
+from tests.fixtures_corpus import trimmed
 
 pytestmark = pytest.mark.slow
 
@@ -97,11 +97,15 @@ def test_every_format_word_timestamps_and_a_stream(
 
 
 def test_a_diarized_conversation_and_known_speakers(
-    live_api: str, spawn_worker: Callable[..., WorkerProcess], clips: dict[str, Path], corpus, aws: AwsEnv
+    live_api: str,
+    spawn_worker: Callable[..., WorkerProcess],
+    clips: dict[str, Path],
+    conversation,
+    aws: AwsEnv,
 ) -> None:
     worker = spawn_worker()
     client = sdk(live_api)
-    item = corpus["two_speakers"]
+    item = conversation
     file = ("conversation.wav", item.path.read_bytes(), "audio/wav")
 
     diarized = client.audio.transcriptions.create(

@@ -22,6 +22,8 @@ from shared.settings import Settings
 from shared.stages import PIPELINE_STAGES, Stage
 from tests.speech_metrics import MAX_WER, speaker_accuracy, transcript, word_error_rate, words
 
+pytestmark = pytest.mark.slow
+
 # Word-level speaker accuracy measured 0.97-1.0; errors sit on words that straddle a turn edge.
 MIN_SPEAKER_ACCURACY = 0.9
 
@@ -103,9 +105,9 @@ def test_utterances_split_on_speaker_change_and_long_pauses(corpus, runs) -> Non
         assert all(p <= 0.8 + 1e-6 for p in pauses)
 
 
-def test_progress_reports_the_seed_stages_in_order(corpus) -> None:
+def test_progress_reports_the_seed_stages_in_order(conversation) -> None:
     seen: list[tuple[Stage, float]] = []
-    run_pipeline(corpus["single_speaker"].path, PipelineOptions(), progress=lambda s, f: seen.append((s, f)))
+    run_pipeline(conversation.path, PipelineOptions(), progress=lambda s, f: seen.append((s, f)))
     order = list(dict.fromkeys(stage for stage, _ in seen))
     assert order == [s for s in PIPELINE_STAGES if s is not Stage.SEPARATING_VOCALS]
     for stage in order:
@@ -113,7 +115,7 @@ def test_progress_reports_the_seed_stages_in_order(corpus) -> None:
         assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
 
 
-def test_cancellation_stops_at_the_next_stage_boundary(corpus) -> None:
+def test_cancellation_stops_at_the_next_stage_boundary(conversation) -> None:
     seen: list[Stage] = []
 
     def progress(stage: Stage, fraction: float) -> None:
@@ -121,7 +123,7 @@ def test_cancellation_stops_at_the_next_stage_boundary(corpus) -> None:
 
     with pytest.raises(JobCancelled, match="aligning"):
         run_pipeline(
-            corpus["single_speaker"].path,
+            conversation.path,
             PipelineOptions(),
             progress=progress,
             should_stop=lambda: Stage.TRANSCRIBING in seen,
@@ -129,15 +131,15 @@ def test_cancellation_stops_at_the_next_stage_boundary(corpus) -> None:
     assert Stage.DIARIZING not in seen
 
 
-def test_forced_speaker_count_is_honoured(corpus) -> None:
+def test_forced_speaker_count_is_honoured(conversation) -> None:
     """Forcing 3 speakers on 2 voices: both backends report 3. The windows backend labels every
     window, so a split voice shows in the words too; the segmentation backend gives each word the
     dominant speaker, and a split-off cluster may dominate no word, so only its count is checked."""
-    response = run_pipeline(corpus["two_speakers"].path, PipelineOptions(num_speakers=3))
+    response = run_pipeline(conversation.path, PipelineOptions(num_speakers=3))
     assert response.metadata.model_info["diarizer"] == "segmentation"
     assert response.metadata.model_info["num_speakers"] == 3
     windows = run_pipeline(
-        corpus["two_speakers"].path,
+        conversation.path,
         PipelineOptions(num_speakers=3),
         settings=Settings(diarizer="windows", device="cpu"),
     )
@@ -197,10 +199,9 @@ def test_english_only_model_refuses_another_language(corpus) -> None:
         run_pipeline(corpus["single_speaker"].path, PipelineOptions(whisper_model="base", language="xx"))
 
 
-def test_cli_prints_diarized_deepgram_json(corpus, tmp_path) -> None:
-    item = corpus["two_speakers"]
+def test_cli_prints_diarized_deepgram_json(conversation, tmp_path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "gpu_worker.pipeline", str(item.path), "--model", "tiny.en"],
+        [sys.executable, "-m", "gpu_worker.pipeline", str(conversation.path), "--model", "tiny.en"],
         capture_output=True,
         text=True,
         check=True,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,15 +24,9 @@ from shared.jobs import Job, JobOptions, JobStatus
 from shared.queue import JobMessage
 from shared.resources import result_key
 from tests.fixtures_aws import AwsEnv, Receiver, WorkerProcess, wait_for
+from tests.fixtures_corpus import trimmed
 
 pytestmark = pytest.mark.slow
-
-
-def trimmed(source: Path, seconds: float, target: Path) -> Path:
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["sox", str(source), str(target), "trim", "0", f"{seconds:.2f}"], check=True)
-    return target
 
 
 @pytest.fixture(scope="module")
