@@ -39,10 +39,11 @@ async def service_error(request: Request, error: Exception) -> JSONResponse:
     return error_response(request.url.path, error)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, session: Any | None = None) -> FastAPI:
     """`settings=None` reads the environment at start-up (each Lambda invocation, or uvicorn's
-    start), not at import; tests pass their own."""
-    session = get_session()  # kept across Lambda invocations: it caches the service models
+    start), not at import; tests pass their own. `session` (an aiobotocore session) lets a caller
+    that makes many apps, such as the tests, share one set of parsed service models."""
+    session = session or get_session()  # kept across Lambda invocations: it caches the service models
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:

@@ -258,7 +258,7 @@ def test_a_failed_enqueue_rolls_back_the_upload_and_the_row(aws: AwsEnv) -> None
     from api_lambda.app import create_app
 
     aws.client("sqs").delete_queue(QueueUrl=aws.resources.queue_url)
-    with TestClient(create_app(aws.settings), raise_server_exceptions=False) as api:
+    with TestClient(create_app(aws.settings, session=aws.aio), raise_server_exceptions=False) as api:
         assert submit(api).status_code == 500
     assert not aws.object_keys() and not aws.table_items()
 
