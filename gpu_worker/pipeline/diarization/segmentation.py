@@ -2,6 +2,7 @@
 
 loudness normalisation → 5 s chunks every 2.5 s of pyannote's segmentation model (local speakers,
 their overlap, and speech activity: it is the VAD too, Silero missed ~40% of meeting speech) →
+what never rises above the recording's background level removed (babble; background.py) →
 speaker identities from the windows diarizer's clustering over that speech (speaker_identity.py says
 why: one GE2E embedding per chunk and local speaker, as pyannote does, under-counted on real voices)
 → each chunk's local speakers mapped to those identities by their frames' votes → activations
