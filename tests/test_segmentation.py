@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ from evaluation.conditions import by_name
 from evaluation.conversations import Conversation, build
 from evaluation.metrics import annotation_from_turns, diarization_scores
 from gpu_worker.pipeline import diarize
+from gpu_worker.pipeline.diarization import background as bg
+from gpu_worker.pipeline.diarization import segmentation as seg
 from gpu_worker.pipeline.diarization import segmentation_model as sm
 from gpu_worker.pipeline.types import DecodedAudio, Diarization
 from shared.settings import Settings
@@ -32,10 +35,11 @@ CASES = {
     "overlap-2spk": ("overlap", 0.22),  # one voice left in two clusters before the size-aware merge
     "overlap-3spk": ("overlap", 0.20),
     "clean-2spk-a-white10": ("white-10db", 0.15),
+    "clean-2spk-a-babble10": ("babble-10db", 0.15),  # 0.576 before background.py: babble as speech
     "clean-2spk-b-quiet": ("quiet", 0.15),
 }
-"""Bounds: measured DER (collar 0.25) 0.044, 0.076, 0.155, 0.151, 0.048, 0.093, plus headroom for CPU
-differences; a swapped or lost speaker on any of them costs more than 0.3."""
+"""Bounds: measured DER (collar 0.25) 0.044, 0.076, 0.155, 0.151, 0.048, 0.070, 0.093, plus headroom
+for CPU differences; a swapped or lost speaker on any of them costs more than 0.3."""
 
 
 def _conversation(name: str, condition: str) -> Conversation:
@@ -122,6 +126,52 @@ def test_overlap_is_kept_where_the_reference_overlaps(conversations, results) ->
     assert overlapped.sum() > 50  # the corpus did make them talk at once
     assert (hyp_count[overlapped] >= 2).mean() >= 0.3
     assert (hyp_count[ref_count <= 1] >= 2).mean() <= 0.1
+
+
+# --- background speech ------------------------------------------------------------------------------
+def _reference_frames(
+    conversation: Conversation, times: np.ndarray, speaker: str | None = None
+) -> np.ndarray:
+    """(frames,) bool: a reference speaker (or the one named) talks at each time."""
+    truth = np.zeros(times.size, bool)
+    for segment in conversation.segments:
+        if speaker in (None, segment.speaker):
+            truth |= (times >= segment.start) & (times < segment.end)
+    return truth
+
+
+def test_babble_between_turns_is_no_ones_speech(conversations, results) -> None:
+    """Eight background voices 10 dB under the conversation: the pauses between turns stay empty
+    (before background.py, 97% of them went to a speaker) and the turns keep their speech."""
+    conversation, result = conversations["clean-2spk-a-babble10"], results["clean-2spk-a-babble10"]
+    times = result.activity.frame_times()
+    truth = _reference_frames(conversation, times)
+    speech = np.zeros(times.size, bool)
+    for turn in result.overlapping_turns:
+        speech |= (times >= turn.start) & (times < turn.end)
+    assert speech[~truth].mean() <= 0.35
+    assert speech[truth].mean() >= 0.95
+
+
+def _relative_levels(conversation: Conversation) -> tuple[np.ndarray, np.ndarray]:
+    params = seg.SegmentationParams()
+    samples = seg.normalize_loudness(conversation.samples, params)
+    relative = bg.foreground_levels(bg.frame_levels(samples), params.background)
+    assert relative is not None
+    return relative, sm.FRAME_START_S + sm.FRAME_STEP_S * np.arange(relative.size)
+
+
+def test_the_background_threshold_follows_the_background(conversations) -> None:
+    """Over babble most pauses fall under the threshold; over white noise at the same SNR a speaker
+    10 dB quieter than the other (2.4 dB above the noise, median) stays above it."""
+    relative, times = _relative_levels(conversations["clean-2spk-a-babble10"])
+    truth = _reference_frames(conversations["clean-2spk-a-babble10"], times)
+    assert (relative[~truth] < 0).mean() >= 0.6 and (relative[truth] < 0).mean() <= 0.08
+    (spec, *_) = by_name("levels").specs
+    noisy = build(replace(spec, name=f"{spec.name}-white10", noise="white", snr_db=10.0))
+    relative, times = _relative_levels(noisy)
+    for speaker in {s.speaker for s in noisy.segments}:
+        assert (relative[_reference_frames(noisy, times, speaker)] < 0).mean() <= 0.05, speaker
 
 
 def test_outputs_are_well_formed(results) -> None:
