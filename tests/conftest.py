@@ -17,6 +17,7 @@ pytest_plugins = ["tests.fixtures_corpus", "tests.fixtures_aws"]
 
 def pytest_collection_modifyitems(items: list) -> None:
     """Modules marked `slow` (real workers, browsers, whole pipelines) run first. `make test` runs
-    `-n 2 --dist loadfile`, which hands out whole files in this order: a long file handed out last
-    would leave one process working alone at the end."""
+    `-n 2 --dist loadfile --no-loadscope-reorder`, which hands out whole files in this order (xdist
+    would otherwise put files with the most tests first, and the one-test files that start a whole
+    service last): a long file handed out last leaves one process working alone at the end."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
