@@ -33,6 +33,7 @@ from evaluation.conversations import Conversation
 from evaluation.metrics import (
     DiarizationScores,
     annotation_from_turns,
+    corpus_wer,
     diarization_scores,
     wer,
     word_speaker_accuracy,
@@ -69,6 +70,8 @@ class PipelineScores:
     wer_bare: float
     stage_seconds: dict[str, float]
     peak_rss_mib: float | None = None
+    texts: tuple[str, str, str] = ("", "", "")
+    """(reference, pipeline, bare) transcripts, for the WER pooled over conditions."""
 
 
 @dataclass
@@ -134,8 +137,31 @@ def _score_pipeline(conversation: Conversation, words, transcript, stages, bare:
     accuracy = word_speaker_accuracy(reference, words)
     text = conversation.reference_text()
     return PipelineScores(
-        accuracy.accuracy, accuracy.scored, wer(text, transcript), wer(text, bare), stages, rss
+        accuracy.accuracy,
+        accuracy.scored,
+        wer(text, transcript),
+        wer(text, bare),
+        stages,
+        rss,
+        texts=(text, transcript, bare),
     )
+
+
+def pooled_wer(rows: list[Row], backends: list[str]) -> list[str]:
+    """Corpus-level WER (all errors over all reference words) of the pipeline and of bare
+    faster-whisper, over every condition's transcribed conversation: one conversation per
+    condition is a small sample, where a rounding-level change flips a few words either way."""
+    lines = []
+    for backend in backends:
+        scored = [row.pipeline for row in rows if row.backend == backend and row.pipeline is not None]
+        if scored:
+            references = [p.texts[0] for p in scored]
+            pipe = corpus_wer(references, [p.texts[1] for p in scored])
+            bare = corpus_wer(references, [p.texts[2] for p in scored])
+            lines.append(
+                f"WER pooled over {len(scored)} conditions ({backend}): pipeline {pipe:.3f}, bare {bare:.3f}"
+            )
+    return lines
 
 
 def run_condition_items(
@@ -286,6 +312,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("\n".join(table(list(rows.values()), args.markdown)))
     print()
     print("\n".join(summary(list(rows.values()), [label for label, _ in backends], args.markdown)))
+    print("\n".join(pooled_wer(list(rows.values()), [label for label, _ in backends])))
     print(f"\nwall time {time.perf_counter() - started:.0f} s; peak RSS {peak_rss_mib():.0f} MiB")
 
 

@@ -148,3 +148,13 @@ def wer(reference: str, hypothesis: str) -> float:
     if not ref:
         raise ValueError("empty reference")
     return float(jiwer.wer(ref, hyp)) if hyp else 1.0
+
+
+def corpus_wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """WER over several transcripts at once: all their errors over all their reference words."""
+    import jiwer
+
+    refs, hyps = [normalise_text(r) for r in references], [normalise_text(h) for h in hypotheses]
+    if not all(refs):
+        raise ValueError("empty reference")
+    return float(jiwer.wer(refs, [h or "<empty>" for h in hyps]))

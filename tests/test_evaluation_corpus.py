@@ -17,6 +17,7 @@ from evaluation.conditions import CONDITIONS, LONG, QUICK, by_name, conversation
 from evaluation.conversations import SAMPLE_RATE, ConversationSpec, build, overlap_share
 from evaluation.metrics import (
     annotation_from_turns,
+    corpus_wer,
     diarization_scores,
     normalise_text,
     wer,
@@ -188,3 +189,10 @@ def test_word_speaker_accuracy_maps_speakers_and_skips_overlap() -> None:
 def test_wer_normalises_case_and_punctuation() -> None:
     assert normalise_text("Hold on, hold fast. Box-car? Don't!") == "hold on hold fast box car don't"
     assert wer("the cat sat on the mat", "The cat, sat on a mat.") == pytest.approx(1 / 6)
+
+
+def test_corpus_wer_pools_errors_over_reference_words() -> None:
+    references = ["the cat sat on the mat", "Hello there."]
+    hypotheses = ["The cat, sat on a mat.", "hello"]
+    assert corpus_wer(references, hypotheses) == pytest.approx(2 / 8)  # not the mean of 1/6 and 1/2
+    assert corpus_wer(references, ["", "hello there"]) == pytest.approx(6 / 8)  # nothing heard: 6 errors
