@@ -16,8 +16,8 @@ from tests.speech_metrics import words
 
 
 @pytest.fixture(scope="module")
-def response(corpus) -> DeepgramResponse:
-    return run_pipeline(corpus["two_speakers"].path, PipelineOptions())
+def response(conversation) -> DeepgramResponse:
+    return run_pipeline(conversation.path, PipelineOptions())
 
 
 def test_srt_parses_back_with_every_word(response) -> None:
