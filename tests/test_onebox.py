@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from tests.fixtures_aws import REPO_ROOT, free_port, wait_for
+from tests.fixtures_corpus import first_turns
 
 pytestmark = pytest.mark.slow
 
@@ -98,11 +99,7 @@ def runs(tmp_path: Path) -> Iterator[list[Run]]:
 
 
 def test_crashes_lose_nothing_and_leave_nothing_behind(runs: list[Run], corpus, tmp_path: Path) -> None:
-    item = corpus["two_speakers"]
-    clip = tmp_path / "one_turn.wav"
-    subprocess.run(
-        ["sox", str(item.path), str(clip), "trim", "0", f"{item.turns[0].end + 0.3:.2f}"], check=True
-    )
+    clip = first_turns(corpus["two_speakers"], 1, tmp_path).path
     data_dir, port, log_path = tmp_path / "data", free_port(), tmp_path / "run.log"
     first = start(data_dir, port, log_path)
     runs.append(first)

@@ -26,6 +26,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from gpu_worker.pipeline.diarization import segmentation_model as sm
+from gpu_worker.pipeline.types import SAMPLE_RATE
 
 _BLOCK = 200_000
 """Frames per block when measuring levels (the samples are squared block by block)."""
@@ -56,7 +57,7 @@ def frame_levels(samples: np.ndarray) -> np.ndarray:
     """(frames,) power in dB of the 270 samples around each model frame's centre, block by block
     (a whole-file float64 square would be 8 bytes a sample)."""
     step = sm.FRAME_STEP_SAMPLES
-    first = max(0, round(sm.FRAME_START_S * 16_000) - step // 2)
+    first = max(0, round(sm.FRAME_START_S * SAMPLE_RATE) - step // 2)
     n = max(0, (samples.size - first) // step)
     power = np.empty(n)
     for start in range(0, n, _BLOCK):
