@@ -168,7 +168,7 @@ def parse_listen_params(params: Mapping[str, Sequence[str]], settings: Settings)
         warnings=(*detect_warnings, *diarize_warnings, *warnings),
         **features,
     )
-    form = JobParameters(whisper_model=model, language=_language(p, detect))
+    form = JobParameters(whisper_model=model, language=_language(p, detect), diarize=diarize)
     return ListenRequest(
         form=form,
         listen=listen,

@@ -65,7 +65,9 @@ def resolve_options(params: JobParameters, settings: Settings, fleet: FleetCapab
     language = check_language(params.language, model)
     stemming = _stemming(params, settings, fleet)
     batch_size = settings.default_batch_size if params.batch_size is None else params.batch_size
-    fields = params.model_dump(include={"suppress_numerals", "num_speakers", "min_speakers", "max_speakers"})
+    fields = params.model_dump(
+        include={"suppress_numerals", "diarize", "num_speakers", "min_speakers", "max_speakers"}
+    )
     try:
         return JobOptions(
             whisper_model=model, language=language, stemming=stemming, batch_size=batch_size, **fields

@@ -272,7 +272,7 @@ def parse_transcription(fields: Mapping[str, Sequence[str]], settings: Settings)
         **_chunking(f),
     )
     return OpenAIRequest(
-        form=JobParameters(whisper_model=whisper_model, language=_language(f)),
+        form=JobParameters(whisper_model=whisper_model, language=_language(f), diarize=diarize),
         options=options,
         response_format=response_format,
         words="word" in granularities,
@@ -308,7 +308,7 @@ def parse_translation(fields: Mapping[str, Sequence[str]], settings: Settings) -
         temperatures=_temperatures(f.one("temperature")),
     )
     return OpenAIRequest(
-        form=JobParameters(whisper_model=whisper_model),
+        form=JobParameters(whisper_model=whisper_model, diarize=options.diarize),
         options=options,
         response_format=response_format,
         segments=True,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, model_validator
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.jobs import JobStatus
 from shared.options import JobParameters
@@ -47,6 +50,23 @@ class Models(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: str
+
+
+def _open_to_the_file(schema: dict[str, Any]) -> None:
+    """The form's schema also holds `file`: `additionalProperties: false` here would contradict it."""
+    schema.pop("additionalProperties", None)
+
+
+class JobForm(JobParameters):
+    """The `POST /jobs` form fields beside `file`. Any other field is refused (422 naming it)."""
+
+    model_config = ConfigDict(json_schema_extra=_open_to_the_file)
+
+    # FastAPI hands a form model the whole form, the file included.
+    @model_validator(mode="before")
+    @classmethod
+    def _without_the_file(cls, data: Any) -> Any:
+        return {k: v for k, v in data.items() if k != "file"} if isinstance(data, Mapping) else data
 
 
 # --- presigned uploads and jobs from objects in S3 (routes/uploads.py) -----------------------------

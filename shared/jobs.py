@@ -164,19 +164,18 @@ class Job(BaseModel):
     speaker_names: dict[str, str] | None = None
 
     def transcription_options(self) -> TranscriptionOptions:
-        """What the pipeline is asked to do: the seed's options (always diarized), or for a
+        """What the pipeline is asked to do: the `POST /jobs` options (diarized unless asked not), or for a
         `/v1/listen` job Deepgram's diarize (default off), utt_split and key terms, or for a
         `/v1/audio` job Whisper's decoding options and diarize when asked."""
         common = self.options.model_dump()
         if self.openai is not None:
             extras = self.openai.model_dump(include=_OPENAI_PIPELINE_FIELDS)
-            return TranscriptionOptions(**common, **extras)
+            return TranscriptionOptions(**{**common, **extras})
         if self.listen is not None:
             listen = self.listen
             hotwords = ", ".join(listen.keyterms) if listen.keyterms else None
-            return TranscriptionOptions(
-                **common, diarize=listen.diarize, utt_split=listen.utt_split, hotwords=hotwords
-            )
+            listen_fields = {"diarize": listen.diarize, "utt_split": listen.utt_split, "hotwords": hotwords}
+            return TranscriptionOptions(**{**common, **listen_fields})
         return TranscriptionOptions(**common)
 
     @property

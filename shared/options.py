@@ -66,14 +66,18 @@ def invalid_parameter(error: ValidationError) -> InvalidParameter:
 
 
 class JobParameters(BaseModel):
-    """What a request may ask for, before defaults are applied (None: the deployment's default)."""
+    """What a request may ask for, before defaults are applied (None: the deployment's default).
 
-    model_config = ConfigDict(frozen=True)
+    A field not named here is refused (422 naming it), never dropped: a typo such as
+    `num_speaker=2` would otherwise run a job the caller did not ask for."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     whisper_model: str | None = Field(None, description="Default: DEFAULT_WHISPER_MODEL")
     language: str | None = Field(None, description="Whisper language code; empty: detect")
     stemming: bool | None = Field(None, description="Separate vocals first (default: DEFAULT_STEMMING)")
     suppress_numerals: bool = False
+    diarize: bool = Field(True, description="Tell speakers apart; false: the transcript alone, faster")
     batch_size: int | None = Field(
         None, description=f"1..{MAX_BATCH_SIZE} (default: DEFAULT_BATCH_SIZE, {DEFAULT_BATCH_SIZE})"
     )
@@ -102,6 +106,9 @@ class JobOptions(BaseModel):
     language: str | None = None
     stemming: bool = False
     suppress_numerals: bool = False
+    diarize: bool = True
+    """The seed's `POST /jobs` always diarized, so a stored job without the field is diarized.
+    `/v1/listen` and `/v1/audio` jobs set it from their own parameters (`Job.transcription_options`)."""
     batch_size: BatchSize = DEFAULT_BATCH_SIZE
     num_speakers: SpeakerCount | None = None
     min_speakers: SpeakerCount | None = None
@@ -110,6 +117,11 @@ class JobOptions(BaseModel):
     @model_validator(mode="after")
     def _speaker_bounds_agree(self) -> JobOptions:
         check_speaker_bounds(self.num_speakers, self.min_speakers, self.max_speakers)
+        counts = {"num_speakers": self.num_speakers, "min_speakers": self.min_speakers,
+                  "max_speakers": self.max_speakers}  # fmt: skip
+        given = [name for name, value in counts.items() if value is not None]
+        if given and not self.diarize:
+            raise ValueError(f"{given[0]} needs diarize=true: a transcript alone has no speakers")
         return self
 
 
@@ -119,7 +131,6 @@ class TranscriptionOptions(JobOptions):
     model_config = ConfigDict(frozen=True, extra="forbid")  # never read from storage: typos fail
 
     whisper_model: str = "tiny.en"
-    diarize: bool = True
     utt_split: Seconds = DEFAULT_UTT_SPLIT
     initial_prompt: str | None = None
     hotwords: str | None = None

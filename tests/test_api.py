@@ -96,6 +96,7 @@ def test_submit_queues_the_job_and_stores_audio_row_and_message(api: TestClient,
         "language": None,
         "stemming": False,  # DEFAULT_STEMMING=auto and no separation model in the fleet
         "suppress_numerals": False,
+        "diarize": True,  # the seed's jobs are diarized
         "batch_size": 1,  # DEFAULT_BATCH_SIZE: sequential decoding
         "num_speakers": None,
         "min_speakers": None,
@@ -114,6 +115,7 @@ EXPLICIT_OPTIONS = {  # form field: (as sent, as the job's options keep it)
     "language": ("de-DE", "de"),
     "stemming": ("false", False),
     "suppress_numerals": ("true", True),
+    "diarize": ("true", True),  # false, with no speaker count: test_worker's exactly-once jobs
     "batch_size": ("16", 16),
     "min_speakers": ("2", 2),
     "max_speakers": ("3", 3),
@@ -203,6 +205,13 @@ def test_large_uploads_stream_to_s3_in_parts(api: TestClient, aws: AwsEnv) -> No
             422,
             "min_speakers (4) is greater than max_speakers (2)",
         ),
+        (
+            WAV,
+            "a.wav",
+            {"diarize": "false", "max_speakers": "2"},
+            422,
+            "max_speakers needs diarize=true: a transcript alone has no speakers",
+        ),
     ],
 )
 def test_bad_submissions_are_refused_and_leave_nothing(
@@ -226,6 +235,12 @@ def test_malformed_fields_get_fastapis_validation_error(api: TestClient, aws: Aw
     answer = submit(api, batch_size="eight")
     assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["body", "batch_size"]
     assert api.post("/jobs", data={"whisper_model": "tiny.en"}).status_code == 422  # no file
+    # A field the form lacks is refused, not dropped: `num_speaker` would run an unasked-for job.
+    answer = submit(api, num_speaker="2")
+    assert answer.status_code == 422
+    assert [(e["type"], e["loc"]) for e in answer.json()["detail"]] == [
+        ("extra_forbidden", ["body", "num_speaker"])
+    ]
     assert nothing_stored(aws)
 
 

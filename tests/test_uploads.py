@@ -253,6 +253,10 @@ def test_a_json_body_needs_exactly_one_source(api: TestClient) -> None:
         answer = api.post("/jobs", json=body)
         assert answer.status_code == 422
         assert "give exactly one of upload_id and s3_uri" in json.dumps(answer.json())
+    for path, body in (("/jobs", {"upload_id": "a", "speakers": 2}), ("/uploads", {"speakers": 2})):
+        answer = api.post(path, json=body)  # a field no endpoint knows is refused, not dropped
+        assert answer.status_code == 422, answer.text
+        assert [e["type"] for e in answer.json()["detail"]] == ["extra_forbidden"], answer.text
 
 
 def test_openapi_documents_uploads_and_the_json_job_body(api: TestClient) -> None:

@@ -13,13 +13,12 @@ from api_lambda.auth import Principal, PrincipalDep, visible_job
 from api_lambda.aws import AwsClients
 from api_lambda.deps import AwsDep, LambdaModeDep, SettingsDep
 from api_lambda.intake import UploadStream
-from api_lambda.schemas import ErrorBody, JobCreated, JobFromS3, JobState, Message
+from api_lambda.schemas import ErrorBody, JobCreated, JobForm, JobFromS3, JobState, Message
 from shared.deepgram import DeepgramResponse
 from shared.errors import JobStateConflict
 from shared.exporters import MEDIA_TYPES, ExportFormat, export
 from shared.ingestion import well_formed_media_type
 from shared.jobs import Job, JobStatus
-from shared.options import JobParameters
 from shared.resources import result_key
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -49,7 +48,7 @@ async def submit_job(
     lambda_mode: LambdaModeDep,
     principal: PrincipalDep,
     file: Annotated[UploadFile, File(description="Audio or video (wav, mp3, webm, m4a, ...)")],
-    params: Annotated[JobParameters, Form()],
+    params: Annotated[JobForm, Form()],
 ) -> JobCreated:
     """Queue a file for transcription and diarization. Nothing is stored unless all of it is."""
     source = UploadStream(
