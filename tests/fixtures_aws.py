@@ -31,7 +31,9 @@ from onebox.aws_bootstrap import Resources, ensure_resources
 from shared.job_store import JobStore, decode_item
 from shared.jobs import Job
 from shared.settings import Settings, get_settings
+from tests import forked_workers
 from tests.faults import FAULT_ENV
+from tests.forked_workers import ChildProcess
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WAIT_SECONDS = 180.0  # a safety net so a broken test fails instead of hanging; never a speed check
@@ -243,7 +245,7 @@ def api(aws: AwsEnv) -> Iterator[TestClient]:
 
 @dataclass
 class WorkerProcess:
-    process: subprocess.Popen[bytes]
+    process: ChildProcess
     log_path: Path
     worker_id: str
 
@@ -259,7 +261,8 @@ class WorkerProcess:
 
 @pytest.fixture
 def spawn_worker(aws: AwsEnv, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start `python -m gpu_worker` processes against this test's resources; all stopped at teardown."""
+    """Start `python -m gpu_worker` processes against this test's resources; all stopped at teardown.
+    They are forked from a server that has already imported torch and the like (tests/forked_workers.py)."""
     started: list[WorkerProcess] = []
 
     def spawn(*args: str, **env: str) -> WorkerProcess:
@@ -267,14 +270,12 @@ def spawn_worker(aws: AwsEnv, tmp_path: Path) -> Iterator[Callable[..., WorkerPr
         worker_id = f"test-worker-{len(started) + 1}"
         log_path = tmp_path / f"{worker_id}.log"
         module = ["tests.faults", "gpu_worker"] if FAULT_ENV in env else ["gpu_worker"]
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", *module, *args],
-                cwd=REPO_ROOT,
-                env={**os.environ, **aws.env, "WORKER_ID": worker_id, **env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        process = forked_workers.start(
+            [*module, *args],
+            env={**os.environ, **aws.env, "WORKER_ID": worker_id, **env},
+            cwd=REPO_ROOT,
+            log_path=log_path,
+        )
         started.append(WorkerProcess(process, log_path, worker_id))
         return started[-1]
 
