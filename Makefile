@@ -8,6 +8,9 @@ run: install
 	.venv/bin/python -m onebox
 
 test: install
+	@# The JavaScript SDK tests' packages, from tests/js/package-lock.json (skipped without npm).
+	@if command -v npm >/dev/null && [ ! tests/js/node_modules/.package-lock.json -nt tests/js/package-lock.json ]; then \
+		cd tests/js && npm ci --no-audit --no-fund --loglevel=error; fi
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy

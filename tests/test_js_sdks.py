@@ -25,12 +25,21 @@ pytestmark = pytest.mark.slow
 JS_DIR = Path(__file__).parent / "js"
 
 
+def installed_from_the_lockfile() -> bool:
+    """Whether node_modules is what `npm ci` made from the current package-lock.json (npm writes its
+    own copy, node_modules/.package-lock.json, when it installs). `make test` installs it first."""
+    installed, lock = JS_DIR / "node_modules" / ".package-lock.json", JS_DIR / "package-lock.json"
+    return installed.is_file() and installed.stat().st_mtime >= lock.stat().st_mtime
+
+
 @pytest.fixture(scope="session")
 def node() -> str:
-    """`node`, with the SDKs installed from package-lock.json (`npm ci`, once per session)."""
+    """`node`, with the SDKs installed from package-lock.json (`npm ci`, unless `make test` did)."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.skip("node and npm are needed for the JavaScript SDK tests (apt-get install nodejs npm)")
+    if installed_from_the_lockfile():
+        return node
     done = subprocess.run(
         [npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, capture_output=True, text=True, timeout=300
     )
