@@ -11,6 +11,9 @@ test: install
 	@# The JavaScript SDK tests' packages, from tests/js/package-lock.json (skipped without npm).
 	@if command -v npm >/dev/null && [ ! tests/js/node_modules/.package-lock.json -nt tests/js/package-lock.json ]; then \
 		cd tests/js && npm ci --no-audit --no-fund --loglevel=error; fi
+	@# numba compiles librosa's kernels into its cache once per install (35 s on a clean machine); the
+	@# tests compare the speaker encoder's features with resemblyzer's, which librosa computes.
+	.venv/bin/python -c "import librosa, numpy; librosa.feature.melspectrogram(y=numpy.zeros(4096, 'float32'), sr=16000)"
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
