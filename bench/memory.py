@@ -1,6 +1,7 @@
 """Benchmark: peak memory (RSS) of the whole pipeline on a long real-voice conversation.
 
     .venv/bin/python -m bench.memory [--minutes 120] [--model tiny.en] [--diarizer auto] [--no-diarize]
+                                     [--diarizing-only]
 
 Builds a 3-speaker conversation of about `--minutes` from the corpus' real voices (`evaluation`,
 utterances cycled as in the `long` condition; cached as WAV + RTTM + text under
@@ -108,8 +109,12 @@ def measure(wav: str, model: str, diarizer: str, diarize: bool) -> Measurement:
     peaks.mark("done")
     alternative = run.response.results.channels[0].alternatives[0]
     return Measurement(
-        # resetting VmHWM resets ru_maxrss too: the process' peak is then the highest stage peak
-        peak_rss_mib=max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, *peaks.peaks.values()),
+        # With VmHWM reset at each stage the peak is the highest stage peak. ru_maxrss can't be used
+        # then: it also keeps the forked image of the parent from before this process' exec (3.7 GB
+        # after the parent had built the 2-hour conversation in memory).
+        peak_rss_mib=max(peaks.peaks.values())
+        if peaks.resettable
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         stage_peaks_mib=peaks.peaks,
         per_stage=peaks.resettable,
         stage_seconds=dict(run.stage_seconds),
@@ -118,6 +123,20 @@ def measure(wav: str, model: str, diarizer: str, diarize: bool) -> Measurement:
         words=[(w.start, w.end, w.speaker) for w in alternative.words],
         speakers=run.response.metadata.model_info.get("num_speakers"),
     )
+
+
+def measure_diarizing(wav: str, diarizer: str) -> tuple[float, float, float]:
+    """The diarizer alone on the decoded file, models loaded first: (RSS before it, its own peak,
+    seconds). In a fresh process too; answers in minutes where the whole run takes over an hour."""
+    from gpu_worker.pipeline import audio, diarize
+
+    settings = Settings(diarizer=DiarizerChoice(diarizer))
+    decoded = audio.load_audio(wav)
+    diarize.preload(settings)
+    reset_peak()
+    before, started = rss_mib("VmRSS") or 0.0, time.perf_counter()
+    diarize.run(decoded, settings=settings)
+    return before, rss_mib("VmHWM") or 0.0, time.perf_counter() - started
 
 
 def conversation_files(minutes: float) -> tuple[Path, float]:
@@ -169,11 +188,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--diarizer", default=DiarizerChoice.AUTO.value, choices=[c.value for c in DiarizerChoice]
     )
     parser.add_argument("--no-diarize", action="store_true", help="transcription only")
+    parser.add_argument("--diarizing-only", action="store_true", help="the diarizing stage alone")
     args = parser.parse_args(argv)
 
     wav, seconds = conversation_files(args.minutes)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        if args.diarizing_only:
+            before, peak, took = pool.submit(measure_diarizing, str(wav), args.diarizer).result()
+            print(f"audio {wav.name}: {seconds / 60:.1f} min, decoded and models loaded: {before:.0f} MiB")
+            print(f"diarizing alone: own peak {peak:.0f} MiB in {took:.0f} s")
+            return
         result = pool.submit(measure, str(wav), args.model, args.diarizer, not args.no_diarize).result()
     print("\n".join(report(result, wav, seconds)))
 

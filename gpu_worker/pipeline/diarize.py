@@ -61,8 +61,7 @@ def run(
 
 def preload(settings: Settings) -> None:
     """Run the embedded backends' models once on a second of noise, so a worker's first job doesn't
-    pay for importing torch and librosa, JIT-compiling librosa's mel code and reading the weights
-    (over 10 s on a small CPU host)."""
+    pay for importing torch, reading the weights and the first inference's set-up."""
     backend = backend_for(settings)
     if backend == nemo.BACKEND:
         return
