@@ -142,16 +142,12 @@ def normalise_text(text: str) -> str:
 
 
 def wer(reference: str, hypothesis: str) -> float:
-    import jiwer
-
-    ref, hyp = normalise_text(reference), normalise_text(hypothesis)
-    if not ref:
-        raise ValueError("empty reference")
-    return float(jiwer.wer(ref, hyp)) if hyp else 1.0
+    return corpus_wer([reference], [hypothesis])
 
 
 def corpus_wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
-    """WER over several transcripts at once: all their errors over all their reference words."""
+    """WER over several transcripts at once: all their errors over all their reference words (an
+    empty hypothesis misses every word of its reference)."""
     import jiwer
 
     refs, hyps = [normalise_text(r) for r in references], [normalise_text(h) for h in hypotheses]

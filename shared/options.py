@@ -117,9 +117,8 @@ class JobOptions(BaseModel):
     @model_validator(mode="after")
     def _speaker_bounds_agree(self) -> JobOptions:
         check_speaker_bounds(self.num_speakers, self.min_speakers, self.max_speakers)
-        counts = {"num_speakers": self.num_speakers, "min_speakers": self.min_speakers,
-                  "max_speakers": self.max_speakers}  # fmt: skip
-        given = [name for name, value in counts.items() if value is not None]
+        counts = ("num_speakers", "min_speakers", "max_speakers")
+        given = [name for name in counts if getattr(self, name) is not None]
         if given and not self.diarize:
             raise ValueError(f"{given[0]} needs diarize=true: a transcript alone has no speakers")
         return self

@@ -19,6 +19,7 @@ the real supervisor.
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
@@ -80,10 +81,6 @@ class ForkedProcess:
         assert self._process.pid is not None
         return self._process.pid
 
-    @property
-    def returncode(self) -> int | None:
-        return self._process.exitcode
-
     def poll(self) -> int | None:
         return self._process.exitcode
 
@@ -105,15 +102,11 @@ class ForkedProcess:
         self.send_signal(signal.SIGKILL)
 
 
-_context: ForkServerContext | None = None
-
-
+@functools.cache
 def _forkserver() -> ForkServerContext:
-    global _context
-    if _context is None:
-        _context = multiprocessing.get_context("forkserver")
-        _context.set_forkserver_preload(list(PRELOAD))
-    return _context
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOAD))
+    return context
 
 
 def _run_module(command: Sequence[str], env: Mapping[str, str], cwd: str, log_path: str) -> None:
